@@ -1,0 +1,507 @@
+"""The engine every sgdlab optimizer runs on: flat buffers and one update per run of parameters.
+
+Each algorithm is written once, as an elementwise update over ``(param, grad, state tensors, scalar
+hyper-parameters)`` (the ``*_update`` functions of the family modules). The engine decides what those
+tensors are:
+
+* The parameters of one (param group, device, dtype) live in one contiguous buffer; every parameter
+  becomes a view into it (``p.data`` is rebound at construction). Gradients are gathered into a flat
+  gradient buffer of the same layout: free when ``p.grad`` already is the engine's view, one batched copy
+  when autograd allocated fresh gradients (after ``zero_grad(set_to_none=True)``).
+* The state (``exp_avg``, ``exp_avg_sq``, ...) lives in flat buffers of the same layout; ``opt.state[p]``
+  holds views into them under torch.optim's names, so ``state_dict()`` keeps torch's format.
+* A step calls the algorithm's update once per *run*: a maximal stretch of consecutive parameters that
+  all have a dense gradient and the same step count. In the common case (every parameter has a
+  gradient) a bucket is one run, so a step is a handful of kernels over the whole model rather than a
+  handful per tensor. Parameters that got no gradient are left untouched, as torch does.
+* Sparse gradients take a row-wise path through the same update function where the algorithm defines
+  one (``supports_sparse``); elsewhere they are refused with an error naming the parameter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+CONVENTIONS = ("paper", "torch", "keras")
+NONFINITE_POLICIES = ("apply", "skip", "raise")
+
+
+# --------------------------------------------------------------------------------------------------
+# Hyper-parameter validation: every message names the argument and the value it got.
+
+
+def check_nonnegative(name: str, value: Any) -> None:
+    if not _is_real(value) or not value >= 0.0:
+        raise ValueError(f"Invalid {name}: {value!r} (expected a number >= 0)")
+
+
+def check_unit_interval(name: str, value: Any, *, closed: bool = False) -> None:
+    """``value`` in [0, 1) or, with ``closed``, in [0, 1]."""
+    ok = _is_real(value) and 0.0 <= value and (value <= 1.0 if closed else value < 1.0)
+    if not ok:
+        interval = "[0, 1]" if closed else "[0, 1)"
+        raise ValueError(f"Invalid {name}: {value!r} (expected a number in {interval})")
+
+
+def check_pair(name: str, value: Any, *, closed: bool = False) -> None:
+    """A pair of numbers, each in [0, 1) (or [0, 1] with ``closed``): betas, nus."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"Invalid {name}: {value!r} (expected a pair of two numbers)")
+    for i, v in enumerate(value):
+        check_unit_interval(f"{name}[{i}]", v, closed=closed)
+
+
+def _is_real(value: Any) -> bool:
+    if isinstance(value, Tensor):
+        return value.numel() == 1 and not value.is_complex()
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _scalar(value: Any) -> float:
+    return float(value.item()) if isinstance(value, Tensor) else float(value)
+
+
+# --------------------------------------------------------------------------------------------------
+# Flat buffers
+
+
+class _Bucket:
+    """The parameters of one (param group, device, dtype): one flat parameter buffer, one flat gradient
+    buffer, flat state buffers and a per-parameter step count, all in the same layout."""
+
+    def __init__(self, params: list[Tensor], positions: list[int]):
+        self.params = params
+        self.positions = positions  # index of each parameter in its param group, for error messages
+        self.numels = [p.numel() for p in params]
+        self.offsets = [0]
+        for n in self.numels:
+            self.offsets.append(self.offsets[-1] + n)
+        first = params[0]
+        size = self.offsets[-1]
+        self.flat = torch.empty(size, dtype=first.dtype, device=first.device)
+        self.grad = torch.zeros(size, dtype=first.dtype, device=first.device)
+        for p, lo, hi in zip(params, self.offsets, self.offsets[1:]):
+            self.flat[lo:hi].copy_(p.detach().reshape(-1))
+            p.data = self.flat[lo:hi].view(p.shape)
+        self.state: dict[str, Tensor] = {}
+        # Per-parameter scalars (``step``, Nadam's ``mu_product``): torch.optim keeps each as a float32
+        # CPU tensor per parameter; ours are views into one tensor per name, so that a step updates
+        # them all with one kernel.
+        self.scalars: dict[str, Tensor] = {"step": torch.zeros(len(params), dtype=torch.float32)}
+        self._param_ptrs = [self._ptr(self.flat, lo) for lo in self.offsets[:-1]]
+        self._grad_ptrs = [self._ptr(self.grad, lo) for lo in self.offsets[:-1]]
+
+    @staticmethod
+    def _ptr(buffer: Tensor, offset: int) -> int:
+        return buffer.data_ptr() + offset * buffer.element_size()
+
+    def intact(self) -> bool:
+        """False when something rebound a parameter's data (``model.to(...)``, ``p.data = ...``)."""
+        return all(p.data_ptr() == ptr for p, ptr in zip(self.params, self._param_ptrs))
+
+    def view(self, buffer: Tensor, i: int) -> Tensor:
+        lo, hi = self.offsets[i], self.offsets[i + 1]
+        shape = self.params[i].shape
+        if buffer.dim() == 1:
+            return buffer[lo:hi].view(shape)
+        return buffer[:, lo:hi].view(buffer.shape[0], *shape)
+
+    def gather_grads(self) -> tuple[list[bool], list[int]]:
+        """Bring every dense gradient into the flat gradient buffer and make ``p.grad`` a view of it.
+
+        Returns which parameters have a dense gradient this step, and the indices of those whose
+        gradient is sparse (they take the row-wise path)."""
+        dense = [False] * len(self.params)
+        sparse: list[int] = []
+        dst: list[Tensor] = []
+        src: list[Tensor] = []
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if g is None:
+                continue
+            if g.is_sparse:
+                sparse.append(i)
+                continue
+            dense[i] = True
+            if g.data_ptr() != self._grad_ptrs[i] or g.shape != p.shape:
+                view = self.view(self.grad, i)
+                dst.append(view)
+                src.append(g)
+                p.grad = view
+        if dst:
+            torch._foreach_copy_(dst, src)
+        return dense, sparse
+
+    def zero_grads(self) -> None:
+        self.grad.zero_()
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if g is not None and (g.is_sparse or g.data_ptr() != self._grad_ptrs[i]):
+                g.zero_()
+
+
+# --------------------------------------------------------------------------------------------------
+# The optimizer base class
+
+
+class FlatOptimizer(Optimizer):
+    """Base class of every sgdlab optimizer: a ``torch.optim.Optimizer`` on flat buffers.
+
+    A subclass declares:
+
+    * ``DEFAULTS``: ``{convention: {hyper-parameter: default}}`` for each convention it supports;
+    * ``paper`` and ``equations``: the reference and the update of the paper convention (they are
+      appended to the class docstring and printed by ``sgdlab optimizers``);
+    * ``state_names(group)``: the state buffers (torch.optim's names) and how to initialise them;
+    * ``validate(group)``: hyper-parameter checks beyond lr / eps / weight_decay;
+    * ``update(group, param, grad, state, step)``: computes the scalars of one step and calls the
+      algorithm's elementwise update on (a run of) the flat buffers.
+    """
+
+    DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {}
+    paper: ClassVar[str] = ""
+    equations: ClassVar[str] = ""
+    supports_sparse: ClassVar[bool] = False
+    #: How ``weight_decay`` acts under each convention: "l2" adds ``weight_decay * theta`` to the
+    #: gradient (torch.optim, and the papers where they speak of it), "decoupled" shrinks the
+    #: parameters by ``lr * weight_decay`` before the update (Keras 3, and AdamW everywhere).
+    WEIGHT_DECAY: ClassVar[dict[str, str]] = {"paper": "l2", "torch": "l2", "keras": "decoupled"}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.DEFAULTS and cls.__doc__ and cls.equations:
+            cls.__doc__ = cls.__doc__.rstrip() + "\n\n" + describe(cls, indent="    ")
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        *,
+        convention: str = "paper",
+        nonfinite: str = "apply",
+        **hyper: Any,
+    ) -> None:
+        if convention not in CONVENTIONS:
+            raise ValueError(f"Invalid convention: {convention!r} (expected one of {CONVENTIONS})")
+        if convention not in self.DEFAULTS:
+            have = tuple(self.DEFAULTS)
+            raise ValueError(
+                f"Invalid convention: {convention!r} for {type(self).__name__}: neither torch.optim "
+                f"nor Keras has this algorithm (available: {have})"
+            )
+        if nonfinite not in NONFINITE_POLICIES:
+            raise ValueError(f"Invalid nonfinite: {nonfinite!r} (expected one of {NONFINITE_POLICIES})")
+        defaults = dict(self.DEFAULTS[convention])
+        defaults.update({k: v for k, v in hyper.items() if v is not None})
+        self.convention = convention
+        self.nonfinite = nonfinite
+        #: Steps left out by ``nonfinite="skip"`` because a gradient held inf or NaN.
+        self.skipped_steps = 0
+        self._buckets: list[list[_Bucket]] = []
+        super().__init__(params, defaults)
+
+    # ---- torch.optim.Optimizer API ----------------------------------------------------------------
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        try:
+            self._validate_group(group)
+        except ValueError:
+            self.param_groups.pop()
+            raise
+        self._buckets.append(self._make_buckets(group))
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        if set_to_none:
+            super().zero_grad(set_to_none=True)
+            return
+        for buckets in self._buckets:
+            for bucket in buckets:
+                bucket.zero_grads()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        for gi in range(len(self.param_groups)):
+            self._validate_group(self.param_groups[gi])
+            for bucket in self._buckets[gi]:
+                self._adopt_state(gi, bucket)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Perform one optimization step; ``closure`` re-evaluates the model and returns the loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        work = []
+        for gi, group in enumerate(self.param_groups):
+            for bucket in self._current_buckets(gi):
+                dense, sparse = bucket.gather_grads()
+                if sparse:
+                    self._check_sparse_allowed(gi, group, bucket, sparse)
+                if any(dense) or sparse:
+                    work.append((gi, group, bucket, dense, sparse))
+        if self.nonfinite != "apply" and not self._all_finite(work):
+            if self.nonfinite == "raise":
+                self._raise_nonfinite(work)
+            self.skipped_steps += 1
+            return loss
+        for _, group, bucket, dense, sparse in work:
+            self._step_bucket(group, bucket, dense, sparse)
+        return loss
+
+    # ---- what subclasses provide ------------------------------------------------------------------
+
+    def state_names(self, group: dict[str, Any]) -> dict[str, float | tuple[int, float]]:
+        """State buffers of a group: ``{name: initial value}``, or ``{name: (K, initial value)}`` for a
+        buffer with K rows per element (AggMo's K velocities)."""
+        raise NotImplementedError
+
+    #: Per-parameter scalar state besides ``step`` (``{name: initial value}``). The update receives,
+    #: under each name, a 1-D tensor with one entry per parameter of the run, to update in place.
+    scalar_state: ClassVar[dict[str, float]] = {}
+
+    def validate(self, group: dict[str, Any]) -> None:
+        """Checks of the algorithm's own hyper-parameters; ``ValueError`` naming argument and value."""
+
+    def update(self, group: dict[str, Any], param: Tensor, grad: Tensor, state: dict[str, Tensor],
+               step: int) -> None:
+        raise NotImplementedError
+
+    # ---- internals --------------------------------------------------------------------------------
+
+    def _validate_group(self, group: dict[str, Any]) -> None:
+        if group.get("convention", self.convention) != self.convention:
+            raise ValueError(
+                f"Invalid convention: {group['convention']!r} in a param group (the optimizer's "
+                f"convention is {self.convention!r}; it cannot differ between groups)"
+            )
+        check_nonnegative("learning rate lr", group["lr"])
+        for name in ("eps", "weight_decay"):
+            if name in group:
+                check_nonnegative(name, group[name])
+        self.validate(group)
+
+    def _make_buckets(self, group: dict[str, Any]) -> list[_Bucket]:
+        by_kind: dict[tuple[torch.device, torch.dtype], tuple[list[Tensor], list[int]]] = {}
+        for pos, p in enumerate(group["params"]):
+            params, positions = by_kind.setdefault((p.device, p.dtype), ([], []))
+            params.append(p)
+            positions.append(pos)
+        return [_Bucket(params, positions) for params, positions in by_kind.values()]
+
+    def _current_buckets(self, gi: int) -> list[_Bucket]:
+        """The group's buckets, rebuilt (state carried over) if a parameter was moved or rebound."""
+        buckets = self._buckets[gi]
+        if all(b.intact() for b in buckets):
+            return buckets
+        group = self.param_groups[gi]
+        for p in group["params"]:  # detach the state from the old buffers before they go
+            st = self.state.get(p)
+            if st:
+                self.state[p] = {k: v.clone() for k, v in st.items()}
+        self._buckets[gi] = self._make_buckets(group)
+        for bucket in self._buckets[gi]:
+            self._adopt_state(gi, bucket)
+        return self._buckets[gi]
+
+    def _allocate_state(self, group: dict[str, Any], bucket: _Bucket) -> bool:
+        """Allocate the bucket's missing state buffers, filled with their initial values; True if any
+        was missing."""
+        size = bucket.flat.numel()
+        missing = False
+        for name, init in self.state_names(group).items():
+            if name in bucket.state:
+                continue
+            missing = True
+            rows, value = init if isinstance(init, tuple) else (None, init)
+            shape = (size,) if rows is None else (rows, size)
+            bucket.state[name] = torch.full(shape, float(value), dtype=bucket.flat.dtype,
+                                            device=bucket.flat.device)
+        for name, value in self.scalar_state.items():
+            if name not in bucket.scalars:
+                missing = True
+                bucket.scalars[name] = torch.full((len(bucket.params),), value, dtype=torch.float32)
+        return missing
+
+    def _expose_state(self, bucket: _Bucket) -> None:
+        """Per-parameter views of the flat state in ``self.state``, under torch.optim's names."""
+        for i, p in enumerate(bucket.params):
+            st = self.state[p]
+            for name, values in bucket.scalars.items():
+                st[name] = values[i]
+            for name, buf in bucket.state.items():
+                st[name] = bucket.view(buf, i)
+
+    def _adopt_state(self, gi: int, bucket: _Bucket) -> None:
+        """Copy state that torch's ``load_state_dict`` (or a rebuild) put in ``self.state`` into the
+        bucket's flat buffers, and replace it by views."""
+        loaded = [self.state.get(p) for p in bucket.params]
+        if not any(loaded):
+            return
+        bucket.state.clear()
+        bucket.scalars = {"step": bucket.scalars["step"]}
+        self._allocate_state(self.param_groups[gi], bucket)
+        for i, st in enumerate(loaded):
+            if not st:
+                continue
+            for name, values in bucket.scalars.items():
+                if name in st:
+                    values[i] = _scalar(st[name])
+            for name, buf in bucket.state.items():
+                if name not in st:
+                    continue
+                view = bucket.view(buf, i)
+                value = st[name]
+                if not isinstance(value, Tensor) or value.numel() != view.numel():
+                    got = value.numel() if isinstance(value, Tensor) else type(value).__name__
+                    raise ValueError(
+                        f"Invalid state_dict: state {name!r} of {self._param_name(gi, bucket, i)} "
+                        f"has {got} elements, expected {view.numel()}"
+                    )
+                view.copy_(value.reshape(view.shape))
+        self._expose_state(bucket)
+
+    def _param_name(self, gi: int, bucket: _Bucket, i: int) -> str:
+        group = self.param_groups[gi]
+        pos = bucket.positions[i]
+        names = group.get("param_names")
+        if names:
+            return f"parameter '{names[pos]}'"
+        shape = tuple(bucket.params[i].shape)
+        return f"parameter {pos} of param group {gi} (shape {shape})"
+
+    def _check_sparse_allowed(self, gi: int, group: dict[str, Any], bucket: _Bucket,
+                              sparse: list[int]) -> None:
+        who = self._param_name(gi, bucket, sparse[0])
+        if not self.supports_sparse or not self.sparse_ok(group):
+            raise RuntimeError(
+                f"{type(self).__name__} does not support sparse gradients, and {who} has one. "
+                "Use sgdlab.optim.Adagrad (or SGD), which update only the touched rows, or make "
+                "the layer dense (e.g. nn.Embedding(sparse=False))."
+            )
+        if _scalar(group.get("weight_decay", 0.0)) != 0.0:
+            raise RuntimeError(
+                f"weight_decay={group['weight_decay']!r} is not compatible with the sparse gradient "
+                f"of {who}: it would touch every row. Set weight_decay=0 for that param group."
+            )
+
+    def sparse_ok(self, group: dict[str, Any]) -> bool:
+        """Whether this group's hyper-parameters admit the row-wise sparse path."""
+        return True
+
+    def _all_finite(self, work: list) -> bool:
+        checks = []
+        for _, _, bucket, dense, sparse in work:
+            for _, _, lo, hi in _runs(bucket, dense, None):
+                checks.append(torch.isfinite(bucket.grad[lo:hi]).all())
+            for i in sparse:
+                checks.append(torch.isfinite(bucket.params[i].grad.coalesce().values()).all())
+        return bool(torch.stack(checks).all()) if checks else True
+
+    def _raise_nonfinite(self, work: list) -> None:
+        for gi, _, bucket, dense, sparse in work:
+            for i, p in enumerate(bucket.params):
+                if dense[i] or i in sparse:
+                    g = p.grad.coalesce().values() if i in sparse else p.grad
+                    if not bool(torch.isfinite(g).all()):
+                        raise FloatingPointError(
+                            f"non-finite gradient (inf or NaN) in {self._param_name(gi, bucket, i)}; "
+                            "no parameter was updated (nonfinite='raise')"
+                        )
+
+    def _step_bucket(self, group: dict[str, Any], bucket: _Bucket, dense: list[bool],
+                     sparse: list[int]) -> None:
+        if self._allocate_state(group, bucket) or "step" not in self.state[bucket.params[0]]:
+            self._expose_state(bucket)
+        steps = bucket.scalars["step"]
+        if all(dense):
+            steps.add_(1)
+        else:
+            steps[[i for i, d in enumerate(dense) if d] + sparse] += 1
+        counts = steps.tolist()
+        for first, last, lo, hi in _runs(bucket, dense, counts):
+            state = {name: buf[..., lo:hi] for name, buf in bucket.state.items()}
+            state.update({name: v[first:last] for name, v in bucket.scalars.items() if name != "step"})
+            self._apply(group, bucket.flat[lo:hi], bucket.grad[lo:hi], state, int(counts[first]))
+        for i in sparse:
+            self._sparse_step(group, bucket, i, int(counts[i]))
+
+    def _apply(self, group: dict[str, Any], param: Tensor, grad: Tensor, state: dict[str, Tensor],
+               step: int) -> None:
+        """Weight decay as the convention defines it, then the algorithm's update."""
+        wd = _scalar(group.get("weight_decay", 0.0))
+        if wd != 0.0:
+            if self.WEIGHT_DECAY[self.convention] == "l2":
+                grad = grad.add(param, alpha=wd)
+            else:
+                param.mul_(1.0 - self.decoupled_decay_factor(group))
+        self.update(group, param, grad, state, step)
+
+    def decoupled_decay_factor(self, group: dict[str, Any]) -> float:
+        """theta <- theta * (1 - factor) before the update, for decoupled weight decay."""
+        return _scalar(group["lr"]) * _scalar(group["weight_decay"])
+
+    def _sparse_step(self, group: dict[str, Any], bucket: _Bucket, i: int, step: int) -> None:
+        """The same update, applied to the rows a sparse gradient touches."""
+        p = bucket.params[i]
+        g = p.grad.coalesce()
+        sparse_shape = p.shape[: g.sparse_dim()]
+        rows_total = math.prod(sparse_shape)
+        index = g.indices()
+        if g.sparse_dim() > 1:
+            strides = torch.tensor([math.prod(sparse_shape[d + 1:]) for d in range(len(sparse_shape))],
+                                   device=index.device)
+            rows = (index * strides[:, None]).sum(0)
+        else:
+            rows = index[0]
+        values = g.values().reshape(rows.numel(), -1)
+        param2d = bucket.view(bucket.flat, i).view(rows_total, -1)
+        state2d = {name: bucket.view(buf, i).view(rows_total, -1) for name, buf in bucket.state.items()}
+        param_rows = param2d.index_select(0, rows)
+        state_rows = {name: s.index_select(0, rows) for name, s in state2d.items()}
+        state_rows.update({name: v[i:i + 1] for name, v in bucket.scalars.items() if name != "step"})
+        self.update(group, param_rows, values, state_rows, step)
+        param2d.index_copy_(0, rows, param_rows)
+        for name, s in state2d.items():
+            s.index_copy_(0, rows, state_rows[name])
+
+
+
+def _runs(bucket: _Bucket, dense: Sequence[bool], steps: Sequence[float] | None):
+    """Maximal stretches of consecutive parameters with a dense gradient (and, when ``steps`` is given,
+    the same step count): the unit the update runs on. Yields ``(first, last, lo, hi)``: parameter
+    indices ``first:last`` and their elements ``lo:hi`` in the flat buffers."""
+    start = None
+    for i in range(len(dense) + 1):
+        boundary = (
+            i == len(dense)
+            or not dense[i]
+            or (start is not None and steps is not None and steps[i] != steps[start])
+        )
+        if start is not None and boundary:
+            yield start, i, bucket.offsets[start], bucket.offsets[i]
+            start = None
+        if i < len(dense) and dense[i] and start is None:
+            start = i
+
+
+# --------------------------------------------------------------------------------------------------
+# Descriptions (docstrings, ``sgdlab optimizers``)
+
+
+def describe(cls: type[FlatOptimizer], indent: str = "") -> str:
+    """The paper, the update equations and the defaults of each convention, as plain text."""
+    lines = ['Update (convention="paper")::', ""]
+    lines += ["    " + line for line in cls.equations.strip().splitlines()]
+    lines += ["", f"Reference: {cls.paper}", "", "Defaults by convention::", ""]
+    for conv, defaults in cls.DEFAULTS.items():
+        shown = ", ".join(f"{k}={v!r}" for k, v in defaults.items())
+        lines.append(f"    {conv:6s} {shown}")
+    return "\n".join(indent + line if line else "" for line in lines)

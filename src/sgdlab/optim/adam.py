@@ -1,0 +1,409 @@
+"""Adam and its descendants: Adam, AMSGrad, AdamW, AdaMax, Nadam, QHAdam.
+
+Each ``*_update`` function is the single source of its algorithm's math; the classes compute the
+scalars of a step (bias corrections, schedules) for their convention and call it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ._engine import FlatOptimizer, _scalar, check_nonnegative, check_pair
+
+
+def adam_update(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor,
+                max_exp_avg_sq: Tensor | None, *, beta1: float, beta2: float, step_size: float,
+                bias_correction2_sqrt: float, eps: float) -> None:
+    """m <- beta1 m + (1 - beta1) g;   v <- beta2 v + (1 - beta2) g^2   (v_max <- max(v_max, v))
+    theta <- theta - step_size * m / (sqrt(v) / bias_correction2_sqrt + eps)
+
+    Adam (paper, torch): step_size = eta / (1 - beta1^t), bias_correction2_sqrt = sqrt(1 - beta2^t),
+    i.e. eta * m_hat / (sqrt(v_hat) + eps). Keras ("epsilon hat"): step_size = eta sqrt(1 - beta2^t) /
+    (1 - beta1^t), bias_correction2_sqrt = 1. AMSGrad as Reddi et al.: step_size = eta, 1."""
+    exp_avg.lerp_(grad, 1.0 - beta1)
+    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
+    second = exp_avg_sq if max_exp_avg_sq is None else torch.maximum(max_exp_avg_sq, exp_avg_sq,
+                                                                       out=max_exp_avg_sq)
+    denom = second.sqrt().div_(bias_correction2_sqrt).add_(eps)
+    param.addcdiv_(exp_avg, denom, value=-step_size)
+
+
+def adamax_update(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_inf: Tensor, *, beta1: float,
+                  beta2: float, step_size: float, eps_in_max: float, eps_in_denom: float) -> None:
+    """m <- beta1 m + (1 - beta1) g;   u <- max(beta2 u, |g| + eps_in_max)
+    theta <- theta - step_size * m / (u + eps_in_denom),   step_size = eta / (1 - beta1^t)
+
+    torch.optim puts eps inside the max, Keras (and sgdlab's paper convention, to guard 0/0 where a
+    coordinate never had a gradient) adds it to u."""
+    exp_avg.lerp_(grad, 1.0 - beta1)
+    torch.maximum(exp_inf.mul_(beta2), grad.abs().add_(eps_in_max), out=exp_inf)
+    param.addcdiv_(exp_avg, exp_inf.add(eps_in_denom), value=-step_size)
+
+
+def nadam_update(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, *, beta1: float,
+                 beta2: float, coef_m: float, coef_g: float, bias_correction2_sqrt: float,
+                 eps: float) -> None:
+    """m <- beta1 m + (1 - beta1) g;   v <- beta2 v + (1 - beta2) g^2
+    theta <- theta - (coef_m m + coef_g g) / (sqrt(v) / bias_correction2_sqrt + eps)
+
+    The survey's Nadam: coef_m = eta beta1 / (1 - beta1^t), coef_g = eta (1 - beta1) / (1 - beta1^t).
+    torch / Keras: coef_m = eta mu_{t+1} / (1 - prod_{i<=t+1} mu_i), coef_g = eta (1 - mu_t) /
+    (1 - prod_{i<=t} mu_i), with Dozat's momentum schedule mu_t."""
+    exp_avg.lerp_(grad, 1.0 - beta1)
+    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
+    denom = exp_avg_sq.sqrt().div_(bias_correction2_sqrt).add_(eps)
+    param.addcdiv_(grad, denom, value=-coef_g).addcdiv_(exp_avg, denom, value=-coef_m)
+
+
+def qhadam_update(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, *, lr: float,
+                  beta1: float, beta2: float, nu1: float, nu2: float, bias_correction1: float,
+                  bias_correction2: float, eps: float) -> None:
+    """m <- beta1 m + (1 - beta1) g;   v <- beta2 v + (1 - beta2) g^2;   m_hat, v_hat debiased
+    theta <- theta - alpha [(1 - nu1) g + nu1 m_hat] / (sqrt((1 - nu2) g^2 + nu2 v_hat) + eps)"""
+    exp_avg.lerp_(grad, 1.0 - beta1)
+    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
+    numer = grad.mul(1.0 - nu1).add_(exp_avg, alpha=nu1 / bias_correction1)
+    denom = (grad * grad).mul_(1.0 - nu2).add_(exp_avg_sq, alpha=nu2 / bias_correction2).sqrt_().add_(eps)
+    param.addcdiv_(numer, denom, value=-lr)
+
+
+class _AdamBase(FlatOptimizer):
+    def __init__(self, params, lr=None, betas=None, eps=None, weight_decay=None, *,
+                 convention="paper", nonfinite="apply"):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         convention=convention, nonfinite=nonfinite)
+
+    def validate(self, group):
+        check_pair("betas", group["betas"])
+
+    def state_names(self, group):
+        return {"exp_avg": 0.0, "exp_avg_sq": 0.0}
+
+    def _scales(self, group, step: int) -> tuple[float, float]:
+        """(step_size, bias_correction2_sqrt) of :func:`adam_update` for this convention."""
+        lr = _scalar(group["lr"])
+        beta1, beta2 = (_scalar(b) for b in group["betas"])
+        bc1, bc2 = 1.0 - beta1 ** step, 1.0 - beta2 ** step
+        if self.convention == "keras":
+            return lr * math.sqrt(bc2) / bc1, 1.0
+        return lr / bc1, math.sqrt(bc2)
+
+    def update(self, group, param, grad, state, step):
+        beta1, beta2 = (_scalar(b) for b in group["betas"])
+        step_size, bc2_sqrt = self._scales(group, step)
+        adam_update(param, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
+                    beta1=beta1, beta2=beta2, step_size=step_size, bias_correction2_sqrt=bc2_sqrt,
+                    eps=_scalar(group["eps"]))
+
+
+class Adam(_AdamBase):
+    """Adam: adaptive moment estimation, with the paper's bias corrections.
+
+    The paper and torch.optim agree (eps added to sqrt(v_hat)); Keras adds its epsilon to sqrt(v)
+    before the bias correction of the step ("epsilon hat", ``convention="keras"``, eps = 1e-7).
+
+    Args:
+        params: parameters or param groups.
+        lr: learning rate eta.
+        betas: (beta1, beta2), decays of the first and second moment estimates, each in [0, 1).
+        eps: smoothing term.
+        weight_decay: L2 penalty added to the gradient (decoupled under ``convention="keras"``; see
+            :class:`AdamW` for decoupled decay under every convention).
+        convention: ``"paper"`` (default), ``"torch"`` or ``"keras"``.
+        nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
+
+    Example:
+        >>> import torch, sgdlab
+        >>> model = torch.nn.Linear(3, 1)
+        >>> opt = sgdlab.optim.Adam(model.parameters(), lr=1e-3)
+        >>> sched = torch.optim.lr_scheduler.StepLR(opt, step_size=10)
+    """
+
+    paper = "Kingma & Ba 2015, Adam: A Method for Stochastic Optimization (ICLR; survey, Sec. 4.6)"
+    equations = """
+m_t = beta1 m_{t-1} + (1 - beta1) g_t
+v_t = beta2 v_{t-1} + (1 - beta2) g_t^2
+m_hat = m_t / (1 - beta1^t),   v_hat = v_t / (1 - beta2^t)
+theta <- theta - eta / (sqrt(v_hat) + eps) * m_hat
+"""
+    DEFAULTS = {
+        "paper": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
+        "torch": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
+        "keras": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-7, "weight_decay": 0.0},
+    }
+
+
+class AMSGrad(_AdamBase):
+    """AMSGrad: Adam with the maximum of past second moments, so the step size never grows back.
+
+    As Reddi et al.: no bias correction (``convention="paper"``). torch.optim
+    (``Adam(amsgrad=True)``) and Keras (``Adam(amsgrad=True)``) keep Adam's bias corrections and take
+    the maximum of the raw v before debiasing, Keras with its epsilon hat. Reddi et al.'s theory uses
+    eta_t = eta / sqrt(t): pass a ``LambdaLR`` for that.
+
+    Args:
+        params: parameters or param groups.
+        lr: learning rate eta.
+        betas: (beta1, beta2), each in [0, 1).
+        eps: smoothing term (the paper has none; sgdlab adds it to sqrt(v_hat) to guard 0/0).
+        weight_decay: L2 penalty added to the gradient (decoupled under ``convention="keras"``).
+        convention: ``"paper"`` (default), ``"torch"`` or ``"keras"``.
+        nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
+
+    Example:
+        >>> import torch, sgdlab
+        >>> model = torch.nn.Linear(3, 1)
+        >>> opt = sgdlab.optim.AMSGrad(model.parameters(), lr=1e-3)
+    """
+
+    paper = "Reddi, Kale & Kumar 2018, On the Convergence of Adam and Beyond (ICLR; survey, Sec. 4.9)"
+    equations = """
+m_t = beta1 m_{t-1} + (1 - beta1) g_t
+v_t = beta2 v_{t-1} + (1 - beta2) g_t^2
+v_hat_t = max(v_hat_{t-1}, v_t)
+theta <- theta - eta / (sqrt(v_hat_t) + eps) * m_t          (no bias correction)
+"""
+    DEFAULTS = Adam.DEFAULTS
+
+    def state_names(self, group):
+        return {"exp_avg": 0.0, "exp_avg_sq": 0.0, "max_exp_avg_sq": 0.0}
+
+    def _scales(self, group, step):
+        if self.convention == "paper":
+            return _scalar(group["lr"]), 1.0
+        return super()._scales(group, step)
+
+
+class AdamW(_AdamBase):
+    """AdamW: Adam with weight decay decoupled from the gradient.
+
+    Under the paper convention the decay is Loshchilov & Hutter's eta_t * lambda * theta, where eta_t is
+    the schedule multiplier: ``lr / initial_lr`` when a torch scheduler drives ``lr``, else 1; lambda is
+    not scaled by the learning rate. torch.optim and Keras scale it: theta <- theta (1 - lr * lambda).
+    The paper gives no default lambda; 1e-4 per step matches torch's default 1e-2 at lr = 1e-2.
+
+    Args:
+        params: parameters or param groups.
+        lr: learning rate alpha.
+        betas: (beta1, beta2), each in [0, 1).
+        eps: smoothing term.
+        weight_decay: lambda.
+        convention: ``"paper"`` (default), ``"torch"`` or ``"keras"``.
+        nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
+
+    Example:
+        >>> import torch, sgdlab
+        >>> model = torch.nn.Linear(3, 1)
+        >>> opt = sgdlab.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    """
+
+    paper = ("Loshchilov & Hutter 2019, Decoupled Weight Decay Regularization (ICLR; survey, "
+             "Sec. 4.10)")
+    equations = """
+m_t, v_t, m_hat, v_hat as Adam
+theta <- theta - eta_t (alpha m_hat / (sqrt(v_hat) + eps) + lambda theta)
+(eta_t: the schedule multiplier, lr / initial_lr under a torch scheduler, else 1)
+"""
+    DEFAULTS = {
+        "paper": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-4},
+        "torch": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-2},
+        "keras": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-7, "weight_decay": 0.004},
+    }
+    WEIGHT_DECAY = {"paper": "decoupled", "torch": "decoupled", "keras": "decoupled"}
+
+    def decoupled_decay_factor(self, group):
+        if self.convention == "paper":
+            lr = _scalar(group["lr"])
+            multiplier = lr / _scalar(group["initial_lr"]) if group.get("initial_lr") else 1.0
+            return multiplier * _scalar(group["weight_decay"])
+        return super().decoupled_decay_factor(group)
+
+
+class AdaMax(FlatOptimizer):
+    """AdaMax: Adam with the infinity norm of past gradients in place of the L2 norm.
+
+    u_t needs no bias correction. The paper has no epsilon; sgdlab's paper convention adds ``eps`` to u
+    (as Keras) so that a coordinate that never had a gradient does not divide 0 by 0; torch.optim puts
+    it inside the max.
+
+    Args:
+        params: parameters or param groups.
+        lr: learning rate eta.
+        betas: (beta1, beta2), each in [0, 1).
+        eps: smoothing term.
+        weight_decay: L2 penalty added to the gradient (decoupled under ``convention="keras"``).
+        convention: ``"paper"`` (default), ``"torch"`` or ``"keras"``.
+        nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
+
+    Example:
+        >>> import torch, sgdlab
+        >>> model = torch.nn.Linear(3, 1)
+        >>> opt = sgdlab.optim.AdaMax(model.parameters(), lr=2e-3)
+    """
+
+    paper = "Kingma & Ba 2015, Adam: A Method for Stochastic Optimization, Sec. 7.1 (survey, Sec. 4.7)"
+    equations = """
+m_t = beta1 m_{t-1} + (1 - beta1) g_t
+u_t = max(beta2 u_{t-1}, |g_t|)
+theta <- theta - eta / (1 - beta1^t) * m_t / (u_t + eps)
+"""
+    DEFAULTS = {
+        "paper": {"lr": 2e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
+        "torch": {"lr": 2e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
+        "keras": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-7, "weight_decay": 0.0},
+    }
+
+    def __init__(self, params, lr=None, betas=None, eps=None, weight_decay=None, *,
+                 convention="paper", nonfinite="apply"):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         convention=convention, nonfinite=nonfinite)
+
+    def validate(self, group):
+        check_pair("betas", group["betas"])
+
+    def state_names(self, group):
+        return {"exp_avg": 0.0, "exp_inf": 0.0}
+
+    def update(self, group, param, grad, state, step):
+        beta1, beta2 = (_scalar(b) for b in group["betas"])
+        eps = _scalar(group["eps"])
+        in_max = self.convention == "torch"
+        adamax_update(param, grad, state["exp_avg"], state["exp_inf"], beta1=beta1, beta2=beta2,
+                      step_size=_scalar(group["lr"]) / (1.0 - beta1 ** step),
+                      eps_in_max=eps if in_max else 0.0, eps_in_denom=0.0 if in_max else eps)
+
+
+class Nadam(FlatOptimizer):
+    """Nadam: Adam with Nesterov momentum, as the survey derives it from Dozat (constant beta1).
+
+    torch.optim.NAdam and Keras's Nadam use Dozat's momentum schedule
+    mu_t = beta1 (1 - 0.5 * 0.96^(t psi)): torch with ``momentum_decay`` psi = 0.004, Keras with
+    0.96^t, i.e. psi = 1 (the ``momentum_decay`` default of ``convention="keras"``). The paper
+    convention has no schedule and refuses ``momentum_decay``.
+
+    Args:
+        params: parameters or param groups.
+        lr: learning rate eta.
+        betas: (beta1, beta2), each in [0, 1).
+        eps: smoothing term.
+        weight_decay: L2 penalty added to the gradient (decoupled under ``convention="keras"``).
+        momentum_decay: psi of the momentum schedule (torch and Keras conventions).
+        convention: ``"paper"`` (default), ``"torch"`` or ``"keras"``.
+        nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
+
+    Example:
+        >>> import torch, sgdlab
+        >>> model = torch.nn.Linear(3, 1)
+        >>> opt = sgdlab.optim.create("nadam", model.parameters(), lr=2e-3)
+    """
+
+    paper = ("Dozat 2016, Incorporating Nesterov Momentum into Adam (ICLR workshop; survey, "
+             "Sec. 4.8)")
+    equations = """
+m_t = beta1 m_{t-1} + (1 - beta1) g_t,   m_hat = m_t / (1 - beta1^t)
+v_t = beta2 v_{t-1} + (1 - beta2) g_t^2,  v_hat = v_t / (1 - beta2^t)
+theta <- theta - eta / (sqrt(v_hat) + eps) * (beta1 m_hat + (1 - beta1) g_t / (1 - beta1^t))
+"""
+    DEFAULTS = {
+        "paper": {"lr": 2e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
+        "torch": {"lr": 2e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
+                  "momentum_decay": 4e-3},
+        "keras": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-7, "weight_decay": 0.0,
+                  "momentum_decay": 1.0},
+    }
+    scalar_state = {"mu_product": 1.0}
+
+    def __init__(self, params, lr=None, betas=None, eps=None, weight_decay=None,
+                 momentum_decay=None, *, convention="paper", nonfinite="apply"):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         momentum_decay=momentum_decay, convention=convention, nonfinite=nonfinite)
+
+    def validate(self, group):
+        check_pair("betas", group["betas"])
+        if "momentum_decay" in group:
+            if self.convention == "paper":
+                raise ValueError(
+                    f"Invalid momentum_decay: {group['momentum_decay']!r} with convention='paper' "
+                    "(the survey's Nadam has a constant beta1; use convention='torch' or 'keras')"
+                )
+            check_nonnegative("momentum_decay", group["momentum_decay"])
+
+    def state_names(self, group):
+        return {"exp_avg": 0.0, "exp_avg_sq": 0.0}
+
+    def update(self, group, param, grad, state, step):
+        lr = _scalar(group["lr"])
+        beta1, beta2 = (_scalar(b) for b in group["betas"])
+        mu_product = state["mu_product"]  # one entry per parameter of this run, all at this step
+        if self.convention == "paper":
+            bc1 = 1.0 - beta1 ** step
+            coef_m, coef_g = lr * beta1 / bc1, lr * (1.0 - beta1) / bc1
+        else:
+            psi = _scalar(group["momentum_decay"])
+            mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * psi))
+            mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * psi))
+            mu_product.mul_(mu)  # float32, as torch.optim keeps it
+            prod = float(mu_product[0])
+            coef_g = lr * (1.0 - mu) / (1.0 - prod)
+            coef_m = lr * mu_next / (1.0 - prod * mu_next)
+        nadam_update(param, grad, state["exp_avg"], state["exp_avg_sq"], beta1=beta1, beta2=beta2,
+                     coef_m=coef_m, coef_g=coef_g,
+                     bias_correction2_sqrt=math.sqrt(1.0 - beta2 ** step), eps=_scalar(group["eps"]))
+
+
+class QHAdam(FlatOptimizer):
+    """QHAdam: quasi-hyperbolic Adam, nu-weighted averages of the raw and the averaged moments.
+
+    nus = (1, 1) is Adam. Defaults are the paper's recommendation: betas = (0.995, 0.999),
+    nus = (0.7, 1.0). ``convention="paper"`` only.
+
+    Args:
+        params: parameters or param groups.
+        lr: learning rate alpha.
+        betas: (beta1, beta2), each in [0, 1).
+        nus: (nu1, nu2), the immediate discounts, each in [0, 1].
+        eps: smoothing term.
+        weight_decay: L2 penalty added to the gradient.
+        convention: ``"paper"``.
+        nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
+
+    Example:
+        >>> import torch, sgdlab
+        >>> model = torch.nn.Linear(3, 1)
+        >>> opt = sgdlab.optim.QHAdam(model.parameters(), lr=1e-3, nus=(0.7, 1.0))
+    """
+
+    paper = "Ma & Yarats 2019, Quasi-hyperbolic momentum and Adam for deep learning (ICLR)"
+    equations = """
+m_t = beta1 m_{t-1} + (1 - beta1) g_t,   m_hat = m_t / (1 - beta1^t)
+v_t = beta2 v_{t-1} + (1 - beta2) g_t^2,  v_hat = v_t / (1 - beta2^t)
+theta <- theta - alpha [(1 - nu1) g_t + nu1 m_hat] / (sqrt((1 - nu2) g_t^2 + nu2 v_hat) + eps)
+"""
+    DEFAULTS = {"paper": {"lr": 1e-3, "betas": (0.995, 0.999), "nus": (0.7, 1.0), "eps": 1e-8,
+                          "weight_decay": 0.0}}
+
+    def __init__(self, params, lr=None, betas=None, nus=None, eps=None, weight_decay=None, *,
+                 convention="paper", nonfinite="apply"):
+        super().__init__(params, lr=lr, betas=betas, nus=nus, eps=eps, weight_decay=weight_decay,
+                         convention=convention, nonfinite=nonfinite)
+
+    def validate(self, group):
+        check_pair("betas", group["betas"])
+        check_pair("nus", group["nus"], closed=True)
+
+    def state_names(self, group):
+        return {"exp_avg": 0.0, "exp_avg_sq": 0.0}
+
+    def update(self, group, param, grad, state, step):
+        beta1, beta2 = (_scalar(b) for b in group["betas"])
+        nu1, nu2 = (_scalar(n) for n in group["nus"])
+        qhadam_update(param, grad, state["exp_avg"], state["exp_avg_sq"], lr=_scalar(group["lr"]),
+                      beta1=beta1, beta2=beta2, nu1=nu1, nu2=nu2,
+                      bias_correction1=1.0 - beta1 ** step, bias_correction2=1.0 - beta2 ** step,
+                      eps=_scalar(group["eps"]))
+
+
+__all__ = ["Adam", "AMSGrad", "AdamW", "AdaMax", "Nadam", "QHAdam"]

@@ -1,0 +1,297 @@
+"""Gradient descent and its momentum variants: SGD, Momentum, NAG, QHM, AggMo.
+
+Each ``*_update`` function is the single source of its algorithm's math: the optimizer classes only
+compute the scalars of a step and call it on (a run of) the engine's flat buffers, or on the rows a
+sparse gradient touches.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ._engine import FlatOptimizer, _scalar, check_unit_interval
+
+
+def sgd_update(param: Tensor, grad: Tensor, *, lr: float) -> None:
+    """theta <- theta - eta * g"""
+    param.add_(grad, alpha=-lr)
+
+
+def momentum_update(param: Tensor, grad: Tensor, velocity: Tensor, *, lr: float, momentum: float,
+                    lr_in_velocity: bool) -> None:
+    """Classical momentum (Polyak 1964; the survey's eq. for Momentum).
+
+    ``lr_in_velocity`` (paper, Keras):  v <- gamma v + eta g;   theta <- theta - v
+    otherwise (torch.optim.SGD):         b <- gamma b + g;       theta <- theta - eta b
+    The two agree while eta is constant; they differ when a schedule changes eta.
+    """
+    if lr_in_velocity:
+        velocity.mul_(momentum).add_(grad, alpha=lr)
+        param.sub_(velocity)
+    else:
+        velocity.mul_(momentum).add_(grad)
+        param.sub_(velocity, alpha=lr)
+
+
+def nag_update(param: Tensor, grad: Tensor, velocity: Tensor, *, lr: float, momentum: float,
+               lr_in_velocity: bool) -> None:
+    """Nesterov accelerated gradient in its one-gradient form (Bengio et al. 2013; Sutskever 2013).
+
+    The survey's NAG, v_t = gamma v_{t-1} + eta grad J(theta - gamma v_{t-1}), theta -= v_t, evaluates
+    the gradient at the look-ahead point. Storing phi = theta - gamma v (the look-ahead point itself)
+    as the parameter turns it into an update that needs only the gradient at the parameter, g:
+
+    ``lr_in_velocity`` (paper, Keras):  v <- gamma v + eta g;   phi <- phi - (gamma v + eta g)
+    otherwise (torch.optim.SGD):         b <- gamma b + g;       phi <- phi - eta (g + gamma b)
+    """
+    if lr_in_velocity:
+        velocity.mul_(momentum).add_(grad, alpha=lr)
+        param.sub_(velocity.mul(momentum).add_(grad, alpha=lr))
+    else:
+        velocity.mul_(momentum).add_(grad)
+        param.sub_(grad.add(velocity, alpha=momentum), alpha=lr)
+
+
+def qhm_update(param: Tensor, grad: Tensor, momentum_buffer: Tensor, *, lr: float, momentum: float,
+               nu: float) -> None:
+    """Quasi-hyperbolic momentum (Ma & Yarats 2019):
+    g_buf <- beta g_buf + (1 - beta) g;   theta <- theta - alpha [(1 - nu) g + nu g_buf]"""
+    momentum_buffer.mul_(momentum).add_(grad, alpha=1.0 - momentum)
+    param.sub_(momentum_buffer, alpha=lr * nu).sub_(grad, alpha=lr * (1.0 - nu))
+
+
+def aggmo_update(param: Tensor, grad: Tensor, momentum_buffer: Tensor, *, lr: float,
+                 betas: Tensor) -> None:
+    """Aggregated momentum (Lucas, Sun, Zemel & Grosse 2019), K velocities in the rows of
+    ``momentum_buffer``:  v_k <- beta_k v_k + g  (k = 1..K);   theta <- theta - (gamma / K) sum_k v_k"""
+    momentum_buffer.mul_(betas[:, None]).add_(grad)
+    param.sub_(momentum_buffer.sum(0), alpha=lr / momentum_buffer.shape[0])
+
+
+class SGD(FlatOptimizer):
+    """Vanilla gradient descent: batch, stochastic or mini-batch depending on the gradient you give it.
+
+    Same call as ``torch.optim.SGD`` without momentum (use :class:`Momentum` or :class:`NAG` for
+    those). Accepts sparse gradients and updates only the rows they touch.
+
+    Args:
+        params: parameters or param groups, as for any ``torch.optim.Optimizer``.
+        lr: learning rate eta.
+        weight_decay: L2 penalty added to the gradient (decoupled under ``convention="keras"``).
+        convention: ``"paper"`` (default), ``"torch"`` or ``"keras"``: whose defaults and update.
+        nonfinite: ``"apply"`` (default, as torch), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
+
+    Example:
+        >>> import torch, sgdlab
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+        >>> opt = sgdlab.optim.SGD([w], lr=0.1)
+        >>> (w ** 2).sum().backward(); opt.step()
+        >>> w.data
+        tensor([ 0.8000, -1.6000])
+    """
+
+    paper = "Robbins & Monro 1951, A Stochastic Approximation Method (survey, Sec. 2)"
+    equations = "theta <- theta - eta * grad J(theta)"
+    DEFAULTS = {
+        "paper": {"lr": 0.01, "weight_decay": 0.0},
+        "torch": {"lr": 1e-3, "weight_decay": 0.0},
+        "keras": {"lr": 0.01, "weight_decay": 0.0},
+    }
+    supports_sparse = True
+
+    def __init__(self, params, lr=None, weight_decay=None, *, convention="paper", nonfinite="apply"):
+        super().__init__(params, lr=lr, weight_decay=weight_decay, convention=convention,
+                         nonfinite=nonfinite)
+
+    def state_names(self, group):
+        return {}
+
+    def update(self, group, param, grad, state, step):
+        sgd_update(param, grad, lr=_scalar(group["lr"]))
+
+
+class _MomentumBase(FlatOptimizer):
+    _rule = staticmethod(momentum_update)
+
+    def __init__(self, params, lr=None, momentum=None, weight_decay=None, *, convention="paper",
+                 nonfinite="apply"):
+        super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                         convention=convention, nonfinite=nonfinite)
+
+    def validate(self, group):
+        check_unit_interval("momentum", group["momentum"])
+
+    def state_names(self, group):
+        return {"momentum_buffer": 0.0}
+
+    def update(self, group, param, grad, state, step):
+        self._rule(param, grad, state["momentum_buffer"], lr=_scalar(group["lr"]),
+                   momentum=_scalar(group["momentum"]), lr_in_velocity=self.convention != "torch")
+
+
+class Momentum(_MomentumBase):
+    """SGD with (heavy-ball) momentum, the survey's "ball rolling down a hill".
+
+    Under ``convention="torch"`` it is ``torch.optim.SGD(params, lr, momentum)`` step for step (torch
+    keeps eta outside the buffer); under ``"keras"`` it is ``keras.optimizers.SGD(lr, momentum)``
+    (Sutskever's form, eta inside the velocity, as the paper). torch and Keras default to no momentum;
+    this class defaults to gamma = 0.9 under every convention.
+
+    Args:
+        params: parameters or param groups.
+        lr: learning rate eta.
+        momentum: momentum term gamma, in [0, 1).
+        weight_decay: L2 penalty added to the gradient (decoupled under ``convention="keras"``).
+        convention: ``"paper"`` (default), ``"torch"`` or ``"keras"``.
+        nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
+
+    Example:
+        >>> import torch, sgdlab
+        >>> model = torch.nn.Linear(3, 1)
+        >>> opt = sgdlab.optim.Momentum(model.parameters(), lr=0.01, momentum=0.9)
+    """
+
+    paper = "Qian 1999, On the momentum term in gradient descent learning algorithms (survey, Sec. 4.1)"
+    equations = """
+v_t = gamma v_{t-1} + eta grad J(theta)
+theta <- theta - v_t
+"""
+    DEFAULTS = {
+        "paper": {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0},
+        "torch": {"lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0},
+        "keras": {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0},
+    }
+
+
+class NAG(_MomentumBase):
+    """Nesterov accelerated gradient: momentum that looks ahead before it leaps.
+
+    The paper form evaluates the gradient at theta - gamma v; sgdlab stores that look-ahead point as the
+    parameter, so one gradient per step suffices and the parameters follow exactly the look-ahead
+    points of the paper's iteration (``tests/optim/test_nag.py`` checks this on a quadratic).
+    ``convention="torch"`` is ``torch.optim.SGD(lr, momentum, nesterov=True)``; ``"keras"`` is
+    ``keras.optimizers.SGD(lr, momentum, nesterov=True)``.
+
+    Args:
+        params: parameters or param groups.
+        lr: learning rate eta.
+        momentum: momentum term gamma, in [0, 1).
+        weight_decay: L2 penalty added to the gradient (decoupled under ``convention="keras"``).
+        convention: ``"paper"`` (default), ``"torch"`` or ``"keras"``.
+        nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
+
+    Example:
+        >>> import torch, sgdlab
+        >>> model = torch.nn.Linear(3, 1)
+        >>> opt = sgdlab.optim.NAG(model.parameters(), lr=0.01, momentum=0.9)
+    """
+
+    paper = ("Nesterov 1983, A method for unconstrained convex minimization problem with the rate of "
+             "convergence O(1/k^2) (survey, Sec. 4.2)")
+    equations = """
+v_t = gamma v_{t-1} + eta grad J(theta - gamma v_{t-1})
+theta <- theta - v_t
+(stored as phi = theta - gamma v:  phi <- phi - gamma v_t - eta grad J(phi))
+"""
+    DEFAULTS = Momentum.DEFAULTS
+    _rule = staticmethod(nag_update)
+
+
+class QHM(FlatOptimizer):
+    """Quasi-hyperbolic momentum: a nu-weighted average of a plain SGD step and a momentum step.
+
+    ``nu = 0`` is SGD, ``nu = 1`` is (dampened) momentum; Ma & Yarats recommend nu = 0.7, beta = 0.999.
+    The buffer is an average of gradients (dampened by 1 - beta), so the learning rate that matches
+    momentum SGD with rate eta and momentum gamma is eta / (1 - gamma): 10 eta for gamma = 0.9.
+    Neither torch.optim nor Keras has QHM, so only ``convention="paper"`` exists.
+
+    Args:
+        params: parameters or param groups.
+        lr: learning rate alpha.
+        momentum: beta, the decay of the momentum buffer, in [0, 1).
+        nu: the immediate discount nu, in [0, 1].
+        weight_decay: L2 penalty added to the gradient.
+        convention: ``"paper"``.
+        nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
+
+    Example:
+        >>> import torch, sgdlab
+        >>> model = torch.nn.Linear(3, 1)
+        >>> opt = sgdlab.optim.QHM(model.parameters(), lr=0.1, momentum=0.999, nu=0.7)
+    """
+
+    paper = "Ma & Yarats 2019, Quasi-hyperbolic momentum and Adam for deep learning (ICLR)"
+    equations = """
+g_buf <- beta g_buf + (1 - beta) grad J(theta)
+theta <- theta - alpha [(1 - nu) grad J(theta) + nu g_buf]
+"""
+    DEFAULTS = {"paper": {"lr": 0.1, "momentum": 0.999, "nu": 0.7, "weight_decay": 0.0}}
+
+    def __init__(self, params, lr=None, momentum=None, nu=None, weight_decay=None, *,
+                 convention="paper", nonfinite="apply"):
+        super().__init__(params, lr=lr, momentum=momentum, nu=nu, weight_decay=weight_decay,
+                         convention=convention, nonfinite=nonfinite)
+
+    def validate(self, group):
+        check_unit_interval("momentum", group["momentum"])
+        check_unit_interval("nu", group["nu"], closed=True)
+
+    def state_names(self, group):
+        return {"momentum_buffer": 0.0}
+
+    def update(self, group, param, grad, state, step):
+        qhm_update(param, grad, state["momentum_buffer"], lr=_scalar(group["lr"]),
+                   momentum=_scalar(group["momentum"]), nu=_scalar(group["nu"]))
+
+
+class AggMo(FlatOptimizer):
+    """Aggregated momentum: K velocities with different damping, averaged.
+
+    The large beta gives speed along low-curvature directions, the small ones damp the oscillations
+    it causes. Defaults as the authors' code: betas = (0, 0.9, 0.99), lr = 0.1. ``convention="paper"``
+    only. State ``momentum_buffer`` has shape (K, *param.shape).
+
+    Args:
+        params: parameters or param groups.
+        lr: learning rate gamma.
+        betas: damping factors beta_1..beta_K, each in [0, 1).
+        weight_decay: L2 penalty added to the gradient.
+        convention: ``"paper"``.
+        nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
+
+    Example:
+        >>> import torch, sgdlab
+        >>> model = torch.nn.Linear(3, 1)
+        >>> opt = sgdlab.optim.AggMo(model.parameters(), lr=0.1, betas=(0.0, 0.9, 0.99))
+    """
+
+    paper = "Lucas, Sun, Zemel & Grosse 2019, Aggregated Momentum: Stability Through Passive Damping (ICLR)"
+    equations = """
+v_k <- beta_k v_k - grad J(theta)          for k = 1..K
+theta <- theta + (gamma / K) sum_k v_k
+"""
+    DEFAULTS = {"paper": {"lr": 0.1, "betas": (0.0, 0.9, 0.99), "weight_decay": 0.0}}
+
+    def __init__(self, params, lr=None, betas=None, weight_decay=None, *, convention="paper",
+                 nonfinite="apply"):
+        super().__init__(params, lr=lr, betas=betas, weight_decay=weight_decay,
+                         convention=convention, nonfinite=nonfinite)
+
+    def validate(self, group):
+        betas = group["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) == 0:
+            raise ValueError(f"Invalid betas: {betas!r} (expected a non-empty sequence of numbers)")
+        for i, b in enumerate(betas):
+            check_unit_interval(f"betas[{i}]", b)
+
+    def state_names(self, group):
+        return {"momentum_buffer": (len(group["betas"]), 0.0)}
+
+    def update(self, group, param, grad, state, step):
+        betas = torch.tensor([_scalar(b) for b in group["betas"]], dtype=param.dtype,
+                             device=param.device)
+        aggmo_update(param, grad, state["momentum_buffer"], lr=_scalar(group["lr"]), betas=betas)
+
+
+__all__ = ["SGD", "Momentum", "NAG", "QHM", "AggMo"]
