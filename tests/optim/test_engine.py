@@ -182,3 +182,13 @@ def test_state_dict_saved_on_cuda_loads_on_cpu():
     opt_cpu.load_state_dict(opt.state_dict())
     assert opt_cpu.state[cpu[0]]["exp_avg"].device.type == "cpu"
     torch.testing.assert_close(opt_cpu.state[cpu[0]]["exp_avg"], opt.state[gpu[0]]["exp_avg"].cpu())
+
+
+def test_empty_parameters_do_not_force_a_rebuild_every_step():
+    a, empty, b = (torch.nn.Parameter(torch.ones(n)) for n in (3, 0, 2))
+    opt = sgdlab.optim.SGD([a, empty, b], lr=0.1)
+    buckets = opt._buckets[0]
+    (a.sum() + b.sum() + empty.sum()).backward()
+    opt.step()
+    assert opt._buckets[0] is buckets
+    torch.testing.assert_close(b.detach(), torch.full((2,), 0.9))

@@ -103,7 +103,8 @@ class _Bucket:
 
     def intact(self) -> bool:
         """False when something rebound a parameter's data (``model.to(...)``, ``p.data = ...``)."""
-        return all(p.data_ptr() == ptr for p, ptr in zip(self.params, self._param_ptrs))
+        return all(p.data_ptr() == ptr or n == 0
+                   for p, ptr, n in zip(self.params, self._param_ptrs, self.numels))
 
     def view(self, buffer: Tensor, i: int) -> Tensor:
         lo, hi = self.offsets[i], self.offsets[i + 1]
@@ -129,7 +130,7 @@ class _Bucket:
                 sparse.append(i)
                 continue
             dense[i] = True
-            if g.data_ptr() != self._grad_ptrs[i] or g.shape != p.shape:
+            if self.numels[i] and (g.data_ptr() != self._grad_ptrs[i] or g.shape != p.shape):
                 view = self.view(self.grad, i)
                 dst.append(view)
                 src.append(g)

@@ -222,7 +222,7 @@ theta <- theta - eta_t (alpha m_hat / (sqrt(v_hat) + eps) + lambda theta)
         return super().decoupled_decay_factor(group)
 
 
-class AdaMax(FlatOptimizer):
+class AdaMax(_AdamBase):
     """AdaMax: Adam with the infinity norm of past gradients in place of the L2 norm.
 
     u_t needs no bias correction. The paper has no epsilon; sgdlab's paper convention adds ``eps`` to u
@@ -255,14 +255,6 @@ theta <- theta - eta / (1 - beta1^t) * m_t / (u_t + eps)
         "torch": {"lr": 2e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
         "keras": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-7, "weight_decay": 0.0},
     }
-
-    def __init__(self, params, lr=None, betas=None, eps=None, weight_decay=None, *,
-                 convention="paper", nonfinite="apply"):
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         convention=convention, nonfinite=nonfinite)
-
-    def validate(self, group):
-        check_pair("betas", group["betas"])
 
     def state_names(self, group):
         return {"exp_avg": 0.0, "exp_inf": 0.0}
