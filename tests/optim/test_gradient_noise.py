@@ -66,6 +66,7 @@ def test_wrapper_passes_through_groups_schedulers_and_zero_grad():
     sched.step()
     assert inner.param_groups[0]["lr"] == pytest.approx(0.05)
     assert opt.param_groups is inner.param_groups
+    assert len(inner.param_groups) == 1
     assert opt.state is inner.state
     opt.zero_grad()
     assert p.grad is None

@@ -45,14 +45,15 @@ class GradientNoise(Optimizer):
             raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
         check_nonnegative("eta", eta)
         check_nonnegative("gamma", gamma)
+        # Optimizer.__init__ sets up hooks (with a placeholder group); the groups and the state are
+        # then the wrapped optimizer's own.
+        super().__init__([{"params": []}], {})
         self.optimizer = optimizer
         self.eta = float(eta)
         self.gamma = float(gamma)
         self.generator = generator
         #: Number of steps taken (the t of sigma_t).
         self.noise_step = 0
-        # Optimizer.__init__ sets up hooks; the groups and state are the wrapped optimizer's own.
-        super().__init__([{"params": []}], {})
         self.param_groups = optimizer.param_groups
         self.state = optimizer.state
         self.defaults = optimizer.defaults
@@ -91,7 +92,7 @@ class GradientNoise(Optimizer):
         self.optimizer.zero_grad(set_to_none=set_to_none)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
-        if not hasattr(self, "optimizer"):  # the placeholder group of Optimizer.__init__
+        if "optimizer" not in self.__dict__:  # the placeholder group of Optimizer.__init__
             return super().add_param_group(param_group)
         self.optimizer.add_param_group(param_group)
 
