@@ -11,70 +11,73 @@ import math
 import torch
 from torch import Tensor
 
-from ._engine import FlatOptimizer, _scalar, check_nonnegative, check_pair
+from ._engine import FlatOptimizer, _scalar, apply_weight_decay, check_nonnegative, check_pair
 
 
 def adam_update(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor,
-                max_exp_avg_sq: Tensor | None, *, beta1: float, beta2: float, step_size: float,
-                bias_correction2_sqrt: float, eps: float) -> None:
+                max_exp_avg_sq: Tensor | None = None, *, beta1, beta2, step_size,
+                bias_correction2_sqrt, eps, decay=None, weight_decay=0.0) -> None:
     """m <- beta1 m + (1 - beta1) g;   v <- beta2 v + (1 - beta2) g^2   (v_max <- max(v_max, v))
     theta <- theta - step_size * m / (sqrt(v) / bias_correction2_sqrt + eps)
 
     Adam (paper, torch): step_size = eta / (1 - beta1^t), bias_correction2_sqrt = sqrt(1 - beta2^t),
     i.e. eta * m_hat / (sqrt(v_hat) + eps). Keras ("epsilon hat"): step_size = eta sqrt(1 - beta2^t) /
     (1 - beta1^t), bias_correction2_sqrt = 1. AMSGrad as Reddi et al.: step_size = eta, 1."""
-    exp_avg.lerp_(grad, 1.0 - beta1)
-    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
-    second = exp_avg_sq if max_exp_avg_sq is None else torch.maximum(max_exp_avg_sq, exp_avg_sq,
-                                                                       out=max_exp_avg_sq)
-    denom = second.sqrt().div_(bias_correction2_sqrt).add_(eps)
-    param.addcdiv_(exp_avg, denom, value=-step_size)
+    grad = apply_weight_decay(param, grad, decay, weight_decay)
+    exp_avg.add_((1.0 - beta1) * (grad - exp_avg))
+    exp_avg_sq.mul_(beta2).add_((1.0 - beta2) * grad * grad)
+    second = exp_avg_sq
+    if max_exp_avg_sq is not None:
+        second = max_exp_avg_sq.copy_(torch.maximum(max_exp_avg_sq, exp_avg_sq))
+    param.sub_(step_size * exp_avg / (second.sqrt() / bias_correction2_sqrt + eps))
 
 
-def adamax_update(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_inf: Tensor, *, beta1: float,
-                  beta2: float, step_size: float, eps_in_max: float, eps_in_denom: float) -> None:
+def adamax_update(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_inf: Tensor, *, beta1, beta2,
+                  step_size, eps_in_max, eps_in_denom, decay=None, weight_decay=0.0) -> None:
     """m <- beta1 m + (1 - beta1) g;   u <- max(beta2 u, |g| + eps_in_max)
     theta <- theta - step_size * m / (u + eps_in_denom),   step_size = eta / (1 - beta1^t)
 
     torch.optim puts eps inside the max, Keras (and sgdlab's paper convention, to guard 0/0 where a
     coordinate never had a gradient) adds it to u."""
-    exp_avg.lerp_(grad, 1.0 - beta1)
-    torch.maximum(exp_inf.mul_(beta2), grad.abs().add_(eps_in_max), out=exp_inf)
-    param.addcdiv_(exp_avg, exp_inf.add(eps_in_denom), value=-step_size)
+    grad = apply_weight_decay(param, grad, decay, weight_decay)
+    exp_avg.add_((1.0 - beta1) * (grad - exp_avg))
+    exp_inf.copy_(torch.maximum(beta2 * exp_inf, grad.abs() + eps_in_max))
+    param.sub_(step_size * exp_avg / (exp_inf + eps_in_denom))
 
 
-def nadam_update(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, *, beta1: float,
-                 beta2: float, coef_m: float, coef_g: float, bias_correction2_sqrt: float,
-                 eps: float) -> None:
+def nadam_update(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, *, beta1, beta2,
+                 coef_m, coef_g, bias_correction2_sqrt, eps, decay=None, weight_decay=0.0) -> None:
     """m <- beta1 m + (1 - beta1) g;   v <- beta2 v + (1 - beta2) g^2
     theta <- theta - (coef_m m + coef_g g) / (sqrt(v) / bias_correction2_sqrt + eps)
 
     The survey's Nadam: coef_m = eta beta1 / (1 - beta1^t), coef_g = eta (1 - beta1) / (1 - beta1^t).
     torch / Keras: coef_m = eta mu_{t+1} / (1 - prod_{i<=t+1} mu_i), coef_g = eta (1 - mu_t) /
     (1 - prod_{i<=t} mu_i), with Dozat's momentum schedule mu_t."""
-    exp_avg.lerp_(grad, 1.0 - beta1)
-    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
-    denom = exp_avg_sq.sqrt().div_(bias_correction2_sqrt).add_(eps)
-    param.addcdiv_(grad, denom, value=-coef_g).addcdiv_(exp_avg, denom, value=-coef_m)
+    grad = apply_weight_decay(param, grad, decay, weight_decay)
+    exp_avg.add_((1.0 - beta1) * (grad - exp_avg))
+    exp_avg_sq.mul_(beta2).add_((1.0 - beta2) * grad * grad)
+    denom = exp_avg_sq.sqrt() / bias_correction2_sqrt + eps
+    param.sub_(coef_g * grad / denom + coef_m * exp_avg / denom)
 
 
-def qhadam_update(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, *, lr: float,
-                  beta1: float, beta2: float, nu1: float, nu2: float, bias_correction1: float,
-                  bias_correction2: float, eps: float) -> None:
+def qhadam_update(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, *, lr, beta1,
+                  beta2, nu1, nu2, bias_correction1, bias_correction2, eps, decay=None,
+                  weight_decay=0.0) -> None:
     """m <- beta1 m + (1 - beta1) g;   v <- beta2 v + (1 - beta2) g^2;   m_hat, v_hat debiased
     theta <- theta - alpha [(1 - nu1) g + nu1 m_hat] / (sqrt((1 - nu2) g^2 + nu2 v_hat) + eps)"""
-    exp_avg.lerp_(grad, 1.0 - beta1)
-    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
-    numer = grad.mul(1.0 - nu1).add_(exp_avg, alpha=nu1 / bias_correction1)
-    denom = (grad * grad).mul_(1.0 - nu2).add_(exp_avg_sq, alpha=nu2 / bias_correction2).sqrt_().add_(eps)
-    param.addcdiv_(numer, denom, value=-lr)
+    grad = apply_weight_decay(param, grad, decay, weight_decay)
+    exp_avg.add_((1.0 - beta1) * (grad - exp_avg))
+    exp_avg_sq.mul_(beta2).add_((1.0 - beta2) * grad * grad)
+    numer = (1.0 - nu1) * grad + nu1 / bias_correction1 * exp_avg
+    denom = ((1.0 - nu2) * grad * grad + nu2 / bias_correction2 * exp_avg_sq).sqrt() + eps
+    param.sub_(lr * numer / denom)
 
 
 class _AdamBase(FlatOptimizer):
     def __init__(self, params, lr=None, betas=None, eps=None, weight_decay=None, *,
-                 convention="paper", nonfinite="apply"):
+                 convention="paper", nonfinite="apply", fused=None):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         convention=convention, nonfinite=nonfinite)
+                         convention=convention, nonfinite=nonfinite, fused=fused)
 
     def validate(self, group):
         check_pair("betas", group["betas"])
@@ -91,12 +94,13 @@ class _AdamBase(FlatOptimizer):
             return lr * math.sqrt(bc2) / bc1, 1.0
         return lr / bc1, math.sqrt(bc2)
 
-    def update(self, group, param, grad, state, step):
+    kernel = staticmethod(adam_update)
+
+    def hyper(self, group, step, scalars):
         beta1, beta2 = (_scalar(b) for b in group["betas"])
         step_size, bc2_sqrt = self._scales(group, step)
-        adam_update(param, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
-                    beta1=beta1, beta2=beta2, step_size=step_size, bias_correction2_sqrt=bc2_sqrt,
-                    eps=_scalar(group["eps"]))
+        return {"beta1": beta1, "beta2": beta2, "step_size": step_size,
+                "bias_correction2_sqrt": bc2_sqrt, "eps": _scalar(group["eps"])}
 
 
 class Adam(_AdamBase):
@@ -114,6 +118,8 @@ class Adam(_AdamBase):
             :class:`AdamW` for decoupled decay under every convention).
         convention: ``"paper"`` (default), ``"torch"`` or ``"keras"``.
         nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
+        fused: ``None`` (default) compiles the update into one fused kernel for buckets of >= 2^20
+            elements, ``True`` always, ``False`` never (the eager reference path).
 
     Example:
         >>> import torch, sgdlab
@@ -152,6 +158,8 @@ class AMSGrad(_AdamBase):
         weight_decay: L2 penalty added to the gradient (decoupled under ``convention="keras"``).
         convention: ``"paper"`` (default), ``"torch"`` or ``"keras"``.
         nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
+        fused: ``None`` (default) compiles the update into one fused kernel for buckets of >= 2^20
+            elements, ``True`` always, ``False`` never (the eager reference path).
 
     Example:
         >>> import torch, sgdlab
@@ -193,6 +201,8 @@ class AdamW(_AdamBase):
         weight_decay: lambda.
         convention: ``"paper"`` (default), ``"torch"`` or ``"keras"``.
         nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
+        fused: ``None`` (default) compiles the update into one fused kernel for buckets of >= 2^20
+            elements, ``True`` always, ``False`` never (the eager reference path).
 
     Example:
         >>> import torch, sgdlab
@@ -237,6 +247,8 @@ class AdaMax(_AdamBase):
         weight_decay: L2 penalty added to the gradient (decoupled under ``convention="keras"``).
         convention: ``"paper"`` (default), ``"torch"`` or ``"keras"``.
         nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
+        fused: ``None`` (default) compiles the update into one fused kernel for buckets of >= 2^20
+            elements, ``True`` always, ``False`` never (the eager reference path).
 
     Example:
         >>> import torch, sgdlab
@@ -259,13 +271,14 @@ theta <- theta - eta / (1 - beta1^t) * m_t / (u_t + eps)
     def state_names(self, group):
         return {"exp_avg": 0.0, "exp_inf": 0.0}
 
-    def update(self, group, param, grad, state, step):
+    kernel = staticmethod(adamax_update)
+
+    def hyper(self, group, step, scalars):
         beta1, beta2 = (_scalar(b) for b in group["betas"])
         eps = _scalar(group["eps"])
         in_max = self.convention == "torch"
-        adamax_update(param, grad, state["exp_avg"], state["exp_inf"], beta1=beta1, beta2=beta2,
-                      step_size=_scalar(group["lr"]) / (1.0 - beta1 ** step),
-                      eps_in_max=eps if in_max else 0.0, eps_in_denom=0.0 if in_max else eps)
+        return {"beta1": beta1, "beta2": beta2, "step_size": _scalar(group["lr"]) / (1.0 - beta1 ** step),
+                "eps_in_max": eps if in_max else 0.0, "eps_in_denom": 0.0 if in_max else eps}
 
 
 class Nadam(FlatOptimizer):
@@ -285,6 +298,8 @@ class Nadam(FlatOptimizer):
         momentum_decay: psi of the momentum schedule (torch and Keras conventions).
         convention: ``"paper"`` (default), ``"torch"`` or ``"keras"``.
         nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
+        fused: ``None`` (default) compiles the update into one fused kernel for buckets of >= 2^20
+            elements, ``True`` always, ``False`` never (the eager reference path).
 
     Example:
         >>> import torch, sgdlab
@@ -309,9 +324,9 @@ theta <- theta - eta / (sqrt(v_hat) + eps) * (beta1 m_hat + (1 - beta1) g_t / (1
     scalar_state = {"mu_product": 1.0}
 
     def __init__(self, params, lr=None, betas=None, eps=None, weight_decay=None,
-                 momentum_decay=None, *, convention="paper", nonfinite="apply"):
+                 momentum_decay=None, *, convention="paper", nonfinite="apply", fused=None):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         momentum_decay=momentum_decay, convention=convention, nonfinite=nonfinite)
+                         momentum_decay=momentum_decay, convention=convention, nonfinite=nonfinite, fused=fused)
 
     def validate(self, group):
         check_pair("betas", group["betas"])
@@ -326,10 +341,12 @@ theta <- theta - eta / (sqrt(v_hat) + eps) * (beta1 m_hat + (1 - beta1) g_t / (1
     def state_names(self, group):
         return {"exp_avg": 0.0, "exp_avg_sq": 0.0}
 
-    def update(self, group, param, grad, state, step):
+    kernel = staticmethod(nadam_update)
+
+    def hyper(self, group, step, scalars):
         lr = _scalar(group["lr"])
         beta1, beta2 = (_scalar(b) for b in group["betas"])
-        mu_product = state["mu_product"]  # one entry per parameter of this run, all at this step
+        mu_product = scalars["mu_product"]  # one entry per parameter of this run, all at this step
         if self.convention == "paper":
             bc1 = 1.0 - beta1 ** step
             coef_m, coef_g = lr * beta1 / bc1, lr * (1.0 - beta1) / bc1
@@ -341,9 +358,8 @@ theta <- theta - eta / (sqrt(v_hat) + eps) * (beta1 m_hat + (1 - beta1) g_t / (1
             prod = float(mu_product[0])
             coef_g = lr * (1.0 - mu) / (1.0 - prod)
             coef_m = lr * mu_next / (1.0 - prod * mu_next)
-        nadam_update(param, grad, state["exp_avg"], state["exp_avg_sq"], beta1=beta1, beta2=beta2,
-                     coef_m=coef_m, coef_g=coef_g,
-                     bias_correction2_sqrt=math.sqrt(1.0 - beta2 ** step), eps=_scalar(group["eps"]))
+        return {"beta1": beta1, "beta2": beta2, "coef_m": coef_m, "coef_g": coef_g,
+                "bias_correction2_sqrt": math.sqrt(1.0 - beta2 ** step), "eps": _scalar(group["eps"])}
 
 
 class QHAdam(FlatOptimizer):
@@ -361,6 +377,8 @@ class QHAdam(FlatOptimizer):
         weight_decay: L2 penalty added to the gradient.
         convention: ``"paper"``.
         nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
+        fused: ``None`` (default) compiles the update into one fused kernel for buckets of >= 2^20
+            elements, ``True`` always, ``False`` never (the eager reference path).
 
     Example:
         >>> import torch, sgdlab
@@ -378,9 +396,9 @@ theta <- theta - alpha [(1 - nu1) g_t + nu1 m_hat] / (sqrt((1 - nu2) g_t^2 + nu2
                           "weight_decay": 0.0}}
 
     def __init__(self, params, lr=None, betas=None, nus=None, eps=None, weight_decay=None, *,
-                 convention="paper", nonfinite="apply"):
+                 convention="paper", nonfinite="apply", fused=None):
         super().__init__(params, lr=lr, betas=betas, nus=nus, eps=eps, weight_decay=weight_decay,
-                         convention=convention, nonfinite=nonfinite)
+                         convention=convention, nonfinite=nonfinite, fused=fused)
 
     def validate(self, group):
         check_pair("betas", group["betas"])
@@ -389,13 +407,14 @@ theta <- theta - alpha [(1 - nu1) g_t + nu1 m_hat] / (sqrt((1 - nu2) g_t^2 + nu2
     def state_names(self, group):
         return {"exp_avg": 0.0, "exp_avg_sq": 0.0}
 
-    def update(self, group, param, grad, state, step):
+    kernel = staticmethod(qhadam_update)
+
+    def hyper(self, group, step, scalars):
         beta1, beta2 = (_scalar(b) for b in group["betas"])
         nu1, nu2 = (_scalar(n) for n in group["nus"])
-        qhadam_update(param, grad, state["exp_avg"], state["exp_avg_sq"], lr=_scalar(group["lr"]),
-                      beta1=beta1, beta2=beta2, nu1=nu1, nu2=nu2,
-                      bias_correction1=1.0 - beta1 ** step, bias_correction2=1.0 - beta2 ** step,
-                      eps=_scalar(group["eps"]))
+        return {"lr": _scalar(group["lr"]), "beta1": beta1, "beta2": beta2, "nu1": nu1, "nu2": nu2,
+                "bias_correction1": 1.0 - beta1 ** step, "bias_correction2": 1.0 - beta2 ** step,
+                "eps": _scalar(group["eps"])}
 
 
 __all__ = ["Adam", "AMSGrad", "AdamW", "AdaMax", "Nadam", "QHAdam"]

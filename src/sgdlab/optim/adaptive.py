@@ -7,53 +7,56 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from ._engine import FlatOptimizer, _scalar, check_nonnegative, check_unit_interval
+from ._engine import FlatOptimizer, _scalar, apply_weight_decay, check_nonnegative, check_unit_interval
 
 
-def _rms(x: Tensor, eps: float, eps_inside: bool) -> Tensor:
+def _rms(x: Tensor, eps, eps_inside: bool) -> Tensor:
     """sqrt(x + eps) (the survey, Keras) or sqrt(x) + eps (torch.optim)."""
-    return x.add(eps).sqrt_() if eps_inside else x.sqrt().add_(eps)
+    return (x + eps).sqrt() if eps_inside else x.sqrt() + eps
 
 
-def adagrad_update(param: Tensor, grad: Tensor, sum: Tensor, *, lr: float, eps: float,
-                   eps_inside: bool) -> None:
+def adagrad_update(param: Tensor, grad: Tensor, sum: Tensor, *, lr, eps, eps_inside: bool,
+                   decay=None, weight_decay=0.0) -> None:
     """G <- G + g^2;   theta <- theta - eta / sqrt(G + eps) * g   (eps outside the root for torch)"""
-    sum.addcmul_(grad, grad)
-    param.addcdiv_(grad, _rms(sum, eps, eps_inside), value=-lr)
+    grad = apply_weight_decay(param, grad, decay, weight_decay)
+    sum.add_(grad * grad)
+    param.sub_(lr * grad / _rms(sum, eps, eps_inside))
 
 
-def adadelta_update(param: Tensor, grad: Tensor, square_avg: Tensor, acc_delta: Tensor, *, lr: float,
-                    rho: float, eps: float) -> None:
+def adadelta_update(param: Tensor, grad: Tensor, square_avg: Tensor, acc_delta: Tensor, *, lr, rho,
+                    eps, decay=None, weight_decay=0.0) -> None:
     """E[g^2] <- rho E[g^2] + (1 - rho) g^2
     dx = RMS[dx]_{t-1} / RMS[g]_t * g,   RMS[y] = sqrt(E[y^2] + eps)
     E[dx^2] <- rho E[dx^2] + (1 - rho) dx^2;   theta <- theta - lr * dx"""
-    square_avg.mul_(rho).addcmul_(grad, grad, value=1.0 - rho)
-    delta = acc_delta.add(eps).sqrt_().div_(square_avg.add(eps).sqrt_()).mul_(grad)
-    acc_delta.mul_(rho).addcmul_(delta, delta, value=1.0 - rho)
-    param.add_(delta, alpha=-lr)
+    grad = apply_weight_decay(param, grad, decay, weight_decay)
+    square_avg.mul_(rho).add_((1.0 - rho) * grad * grad)
+    delta = ((acc_delta + eps) / (square_avg + eps)).sqrt() * grad  # one root: RMS[dx] / RMS[g]
+    acc_delta.mul_(rho).add_((1.0 - rho) * delta * delta)
+    param.sub_(lr * delta)
 
 
-def rmsprop_update(param: Tensor, grad: Tensor, square_avg: Tensor, grad_avg: Tensor | None,
-                   momentum_buffer: Tensor | None, *, lr: float, alpha: float, eps: float,
-                   momentum: float, eps_inside: bool, lr_in_buffer: bool) -> None:
+def rmsprop_update(param: Tensor, grad: Tensor, square_avg: Tensor, grad_avg: Tensor | None = None,
+                   momentum_buffer: Tensor | None = None, *, lr, alpha, eps, momentum,
+                   eps_inside: bool, lr_in_buffer: bool, decay=None, weight_decay=0.0) -> None:
     """E[g^2] <- alpha E[g^2] + (1 - alpha) g^2;   theta <- theta - eta / sqrt(E[g^2] + eps) * g
 
     ``grad_avg`` (centered): E[g^2] - E[g]^2 in place of E[g^2]. ``momentum_buffer``: the step goes
     through a momentum buffer, b <- mu b + step (eta inside b for Keras, outside for torch)."""
-    square_avg.mul_(alpha).addcmul_(grad, grad, value=1.0 - alpha)
+    grad = apply_weight_decay(param, grad, decay, weight_decay)
+    square_avg.mul_(alpha).add_((1.0 - alpha) * grad * grad)
     second = square_avg
     if grad_avg is not None:
-        grad_avg.lerp_(grad, 1.0 - alpha)
-        second = square_avg.addcmul(grad_avg, grad_avg, value=-1.0)
+        grad_avg.add_((1.0 - alpha) * (grad - grad_avg))
+        second = square_avg - grad_avg * grad_avg
     denom = _rms(second, eps, eps_inside)
     if momentum_buffer is None:
-        param.addcdiv_(grad, denom, value=-lr)
+        param.sub_(lr * grad / denom)
     elif lr_in_buffer:
-        momentum_buffer.mul_(momentum).addcdiv_(grad, denom, value=lr)
+        momentum_buffer.mul_(momentum).add_(lr * grad / denom)
         param.sub_(momentum_buffer)
     else:
-        momentum_buffer.mul_(momentum).addcdiv_(grad, denom)
-        param.sub_(momentum_buffer, alpha=lr)
+        momentum_buffer.mul_(momentum).add_(grad / denom)
+        param.sub_(lr * momentum_buffer)
 
 
 class Adagrad(FlatOptimizer):
@@ -73,6 +76,8 @@ class Adagrad(FlatOptimizer):
         eps: smoothing term.
         convention: ``"paper"`` (default), ``"torch"`` or ``"keras"``.
         nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
+        fused: ``None`` (default) compiles the update into one fused kernel for buckets of >= 2^20
+            elements, ``True`` always, ``False`` never (the eager reference path).
 
     Example:
         >>> import torch, sgdlab
@@ -97,10 +102,10 @@ theta <- theta - eta / sqrt(G_t + eps) * g_t
     supports_sparse = True
 
     def __init__(self, params, lr=None, lr_decay=None, weight_decay=None,
-                 initial_accumulator_value=None, eps=None, *, convention="paper", nonfinite="apply"):
+                 initial_accumulator_value=None, eps=None, *, convention="paper", nonfinite="apply", fused=None):
         super().__init__(params, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                          initial_accumulator_value=initial_accumulator_value, eps=eps,
-                         convention=convention, nonfinite=nonfinite)
+                         convention=convention, nonfinite=nonfinite, fused=fused)
 
     def validate(self, group):
         check_nonnegative("lr_decay", group["lr_decay"])
@@ -109,10 +114,11 @@ theta <- theta - eta / sqrt(G_t + eps) * g_t
     def state_names(self, group):
         return {"sum": _scalar(group["initial_accumulator_value"])}
 
-    def update(self, group, param, grad, state, step):
-        lr = _scalar(group["lr"]) / (1.0 + (step - 1) * _scalar(group["lr_decay"]))
-        adagrad_update(param, grad, state["sum"], lr=lr, eps=_scalar(group["eps"]),
-                       eps_inside=self.convention != "torch")
+    kernel = staticmethod(adagrad_update)
+
+    def hyper(self, group, step, scalars):
+        return {"lr": _scalar(group["lr"]) / (1.0 + (step - 1) * _scalar(group["lr_decay"])),
+                "eps": _scalar(group["eps"]), "eps_inside": self.convention != "torch"}
 
 
 class Adadelta(FlatOptimizer):
@@ -130,6 +136,8 @@ class Adadelta(FlatOptimizer):
         weight_decay: L2 penalty added to the gradient (decoupled under ``convention="keras"``).
         convention: ``"paper"`` (default), ``"torch"`` or ``"keras"``.
         nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
+        fused: ``None`` (default) compiles the update into one fused kernel for buckets of >= 2^20
+            elements, ``True`` always, ``False`` never (the eager reference path).
 
     Example:
         >>> import torch, sgdlab
@@ -151,9 +159,9 @@ theta <- theta + lr * Delta theta_t                             (lr = 1: no lear
     }
 
     def __init__(self, params, lr=None, rho=None, eps=None, weight_decay=None, *, convention="paper",
-                 nonfinite="apply"):
+                 nonfinite="apply", fused=None):
         super().__init__(params, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
-                         convention=convention, nonfinite=nonfinite)
+                         convention=convention, nonfinite=nonfinite, fused=fused)
 
     def validate(self, group):
         check_unit_interval("rho", group["rho"])
@@ -161,9 +169,10 @@ theta <- theta + lr * Delta theta_t                             (lr = 1: no lear
     def state_names(self, group):
         return {"square_avg": 0.0, "acc_delta": 0.0}
 
-    def update(self, group, param, grad, state, step):
-        adadelta_update(param, grad, state["square_avg"], state["acc_delta"], lr=_scalar(group["lr"]),
-                        rho=_scalar(group["rho"]), eps=_scalar(group["eps"]))
+    kernel = staticmethod(adadelta_update)
+
+    def hyper(self, group, step, scalars):
+        return {"lr": _scalar(group["lr"]), "rho": _scalar(group["rho"]), "eps": _scalar(group["eps"])}
 
 
 class RMSprop(FlatOptimizer):
@@ -183,6 +192,8 @@ class RMSprop(FlatOptimizer):
         centered: normalise by the variance estimate E[g^2] - E[g]^2.
         convention: ``"paper"`` (default), ``"torch"`` or ``"keras"``.
         nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
+        fused: ``None`` (default) compiles the update into one fused kernel for buckets of >= 2^20
+            elements, ``True`` always, ``False`` never (the eager reference path).
 
     Example:
         >>> import torch, sgdlab
@@ -206,10 +217,10 @@ theta <- theta - eta / sqrt(E[g^2]_t + eps) * g_t
     }
 
     def __init__(self, params, lr=None, alpha=None, eps=None, weight_decay=None, momentum=None,
-                 centered=None, *, convention="paper", nonfinite="apply"):
+                 centered=None, *, convention="paper", nonfinite="apply", fused=None):
         super().__init__(params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                          momentum=momentum, centered=centered, convention=convention,
-                         nonfinite=nonfinite)
+                         nonfinite=nonfinite, fused=fused)
 
     def validate(self, group):
         check_unit_interval("alpha", group["alpha"])
@@ -225,16 +236,13 @@ theta <- theta - eta / sqrt(E[g^2]_t + eps) * g_t
             names["grad_avg"] = 0.0
         return names
 
-    def update(self, group, param, grad, state, step):
-        momentum = _scalar(group["momentum"])
-        rmsprop_update(
-            param, grad, state["square_avg"],
-            state["grad_avg"] if group["centered"] else None,
-            state["momentum_buffer"] if momentum > 0 else None,
-            lr=_scalar(group["lr"]), alpha=_scalar(group["alpha"]), eps=_scalar(group["eps"]),
-            momentum=momentum, eps_inside=self.convention != "torch",
-            lr_in_buffer=self.convention != "torch",
-        )
+    kernel = staticmethod(rmsprop_update)
+
+    def hyper(self, group, step, scalars):
+        torch_convention = self.convention == "torch"
+        return {"lr": _scalar(group["lr"]), "alpha": _scalar(group["alpha"]),
+                "eps": _scalar(group["eps"]), "momentum": _scalar(group["momentum"]),
+                "eps_inside": not torch_convention, "lr_in_buffer": not torch_convention}
 
 
 __all__ = ["Adagrad", "Adadelta", "RMSprop"]

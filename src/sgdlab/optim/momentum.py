@@ -10,32 +10,34 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._engine import FlatOptimizer, _scalar, check_unit_interval
+from ._engine import FlatOptimizer, _scalar, apply_weight_decay, check_unit_interval
 
 
-def sgd_update(param: Tensor, grad: Tensor, *, lr: float) -> None:
+def sgd_update(param: Tensor, grad: Tensor, *, lr, decay=None, weight_decay=0.0) -> None:
     """theta <- theta - eta * g"""
-    param.add_(grad, alpha=-lr)
+    grad = apply_weight_decay(param, grad, decay, weight_decay)
+    param.sub_(lr * grad)
 
 
-def momentum_update(param: Tensor, grad: Tensor, velocity: Tensor, *, lr: float, momentum: float,
-                    lr_in_velocity: bool) -> None:
+def momentum_update(param: Tensor, grad: Tensor, momentum_buffer: Tensor, *, lr, momentum,
+                    lr_in_velocity: bool, decay=None, weight_decay=0.0) -> None:
     """Classical momentum (Polyak 1964; the survey's eq. for Momentum).
 
     ``lr_in_velocity`` (paper, Keras):  v <- gamma v + eta g;   theta <- theta - v
     otherwise (torch.optim.SGD):         b <- gamma b + g;       theta <- theta - eta b
     The two agree while eta is constant; they differ when a schedule changes eta.
     """
+    grad = apply_weight_decay(param, grad, decay, weight_decay)
     if lr_in_velocity:
-        velocity.mul_(momentum).add_(grad, alpha=lr)
-        param.sub_(velocity)
+        momentum_buffer.mul_(momentum).add_(lr * grad)
+        param.sub_(momentum_buffer)
     else:
-        velocity.mul_(momentum).add_(grad)
-        param.sub_(velocity, alpha=lr)
+        momentum_buffer.mul_(momentum).add_(grad)
+        param.sub_(lr * momentum_buffer)
 
 
-def nag_update(param: Tensor, grad: Tensor, velocity: Tensor, *, lr: float, momentum: float,
-               lr_in_velocity: bool) -> None:
+def nag_update(param: Tensor, grad: Tensor, momentum_buffer: Tensor, *, lr, momentum,
+               lr_in_velocity: bool, decay=None, weight_decay=0.0) -> None:
     """Nesterov accelerated gradient in its one-gradient form (Bengio et al. 2013; Sutskever 2013).
 
     The survey's NAG, v_t = gamma v_{t-1} + eta grad J(theta - gamma v_{t-1}), theta -= v_t, evaluates
@@ -45,28 +47,31 @@ def nag_update(param: Tensor, grad: Tensor, velocity: Tensor, *, lr: float, mome
     ``lr_in_velocity`` (paper, Keras):  v <- gamma v + eta g;   phi <- phi - (gamma v + eta g)
     otherwise (torch.optim.SGD):         b <- gamma b + g;       phi <- phi - eta (g + gamma b)
     """
+    grad = apply_weight_decay(param, grad, decay, weight_decay)
     if lr_in_velocity:
-        velocity.mul_(momentum).add_(grad, alpha=lr)
-        param.sub_(velocity.mul(momentum).add_(grad, alpha=lr))
+        momentum_buffer.mul_(momentum).add_(lr * grad)
+        param.sub_(momentum * momentum_buffer + lr * grad)
     else:
-        velocity.mul_(momentum).add_(grad)
-        param.sub_(grad.add(velocity, alpha=momentum), alpha=lr)
+        momentum_buffer.mul_(momentum).add_(grad)
+        param.sub_(lr * (grad + momentum * momentum_buffer))
 
 
-def qhm_update(param: Tensor, grad: Tensor, momentum_buffer: Tensor, *, lr: float, momentum: float,
-               nu: float) -> None:
+def qhm_update(param: Tensor, grad: Tensor, momentum_buffer: Tensor, *, lr, momentum, nu,
+               decay=None, weight_decay=0.0) -> None:
     """Quasi-hyperbolic momentum (Ma & Yarats 2019):
     g_buf <- beta g_buf + (1 - beta) g;   theta <- theta - alpha [(1 - nu) g + nu g_buf]"""
-    momentum_buffer.mul_(momentum).add_(grad, alpha=1.0 - momentum)
-    param.sub_(momentum_buffer, alpha=lr * nu).sub_(grad, alpha=lr * (1.0 - nu))
+    grad = apply_weight_decay(param, grad, decay, weight_decay)
+    momentum_buffer.mul_(momentum).add_((1.0 - momentum) * grad)
+    param.sub_(lr * ((1.0 - nu) * grad + nu * momentum_buffer))
 
 
-def aggmo_update(param: Tensor, grad: Tensor, momentum_buffer: Tensor, *, lr: float,
-                 betas: Tensor) -> None:
+def aggmo_update(param: Tensor, grad: Tensor, momentum_buffer: Tensor, *, lr, betas: Tensor,
+                 decay=None, weight_decay=0.0) -> None:
     """Aggregated momentum (Lucas, Sun, Zemel & Grosse 2019), K velocities in the rows of
     ``momentum_buffer``:  v_k <- beta_k v_k + g  (k = 1..K);   theta <- theta - (gamma / K) sum_k v_k"""
+    grad = apply_weight_decay(param, grad, decay, weight_decay)
     momentum_buffer.mul_(betas[:, None]).add_(grad)
-    param.sub_(momentum_buffer.sum(0), alpha=lr / momentum_buffer.shape[0])
+    param.sub_(lr / momentum_buffer.shape[0] * momentum_buffer.sum(0))
 
 
 class SGD(FlatOptimizer):
@@ -81,6 +86,8 @@ class SGD(FlatOptimizer):
         weight_decay: L2 penalty added to the gradient (decoupled under ``convention="keras"``).
         convention: ``"paper"`` (default), ``"torch"`` or ``"keras"``: whose defaults and update.
         nonfinite: ``"apply"`` (default, as torch), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
+        fused: ``None`` (default) compiles the update into one fused kernel for buckets of >= 2^20
+            elements, ``True`` always, ``False`` never (the eager reference path).
 
     Example:
         >>> import torch, sgdlab
@@ -100,24 +107,26 @@ class SGD(FlatOptimizer):
     }
     supports_sparse = True
 
-    def __init__(self, params, lr=None, weight_decay=None, *, convention="paper", nonfinite="apply"):
+    def __init__(self, params, lr=None, weight_decay=None, *, convention="paper", nonfinite="apply", fused=None):
         super().__init__(params, lr=lr, weight_decay=weight_decay, convention=convention,
-                         nonfinite=nonfinite)
+                         nonfinite=nonfinite, fused=fused)
+
+    kernel = staticmethod(sgd_update)
 
     def state_names(self, group):
         return {}
 
-    def update(self, group, param, grad, state, step):
-        sgd_update(param, grad, lr=_scalar(group["lr"]))
+    def hyper(self, group, step, scalars):
+        return {"lr": _scalar(group["lr"])}
 
 
 class _MomentumBase(FlatOptimizer):
-    _rule = staticmethod(momentum_update)
+    kernel = staticmethod(momentum_update)
 
     def __init__(self, params, lr=None, momentum=None, weight_decay=None, *, convention="paper",
-                 nonfinite="apply"):
+                 nonfinite="apply", fused=None):
         super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay,
-                         convention=convention, nonfinite=nonfinite)
+                         convention=convention, nonfinite=nonfinite, fused=fused)
 
     def validate(self, group):
         check_unit_interval("momentum", group["momentum"])
@@ -125,9 +134,9 @@ class _MomentumBase(FlatOptimizer):
     def state_names(self, group):
         return {"momentum_buffer": 0.0}
 
-    def update(self, group, param, grad, state, step):
-        self._rule(param, grad, state["momentum_buffer"], lr=_scalar(group["lr"]),
-                   momentum=_scalar(group["momentum"]), lr_in_velocity=self.convention != "torch")
+    def hyper(self, group, step, scalars):
+        return {"lr": _scalar(group["lr"]), "momentum": _scalar(group["momentum"]),
+                "lr_in_velocity": self.convention != "torch"}
 
 
 class Momentum(_MomentumBase):
@@ -145,6 +154,8 @@ class Momentum(_MomentumBase):
         weight_decay: L2 penalty added to the gradient (decoupled under ``convention="keras"``).
         convention: ``"paper"`` (default), ``"torch"`` or ``"keras"``.
         nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
+        fused: ``None`` (default) compiles the update into one fused kernel for buckets of >= 2^20
+            elements, ``True`` always, ``False`` never (the eager reference path).
 
     Example:
         >>> import torch, sgdlab
@@ -180,6 +191,8 @@ class NAG(_MomentumBase):
         weight_decay: L2 penalty added to the gradient (decoupled under ``convention="keras"``).
         convention: ``"paper"`` (default), ``"torch"`` or ``"keras"``.
         nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
+        fused: ``None`` (default) compiles the update into one fused kernel for buckets of >= 2^20
+            elements, ``True`` always, ``False`` never (the eager reference path).
 
     Example:
         >>> import torch, sgdlab
@@ -195,7 +208,7 @@ theta <- theta - v_t
 (stored as phi = theta - gamma v:  phi <- phi - gamma v_t - eta grad J(phi))
 """
     DEFAULTS = Momentum.DEFAULTS
-    _rule = staticmethod(nag_update)
+    kernel = staticmethod(nag_update)
 
 
 class QHM(FlatOptimizer):
@@ -214,6 +227,8 @@ class QHM(FlatOptimizer):
         weight_decay: L2 penalty added to the gradient.
         convention: ``"paper"``.
         nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
+        fused: ``None`` (default) compiles the update into one fused kernel for buckets of >= 2^20
+            elements, ``True`` always, ``False`` never (the eager reference path).
 
     Example:
         >>> import torch, sgdlab
@@ -229,9 +244,9 @@ theta <- theta - alpha [(1 - nu) grad J(theta) + nu g_buf]
     DEFAULTS = {"paper": {"lr": 0.1, "momentum": 0.999, "nu": 0.7, "weight_decay": 0.0}}
 
     def __init__(self, params, lr=None, momentum=None, nu=None, weight_decay=None, *,
-                 convention="paper", nonfinite="apply"):
+                 convention="paper", nonfinite="apply", fused=None):
         super().__init__(params, lr=lr, momentum=momentum, nu=nu, weight_decay=weight_decay,
-                         convention=convention, nonfinite=nonfinite)
+                         convention=convention, nonfinite=nonfinite, fused=fused)
 
     def validate(self, group):
         check_unit_interval("momentum", group["momentum"])
@@ -240,9 +255,11 @@ theta <- theta - alpha [(1 - nu) grad J(theta) + nu g_buf]
     def state_names(self, group):
         return {"momentum_buffer": 0.0}
 
-    def update(self, group, param, grad, state, step):
-        qhm_update(param, grad, state["momentum_buffer"], lr=_scalar(group["lr"]),
-                   momentum=_scalar(group["momentum"]), nu=_scalar(group["nu"]))
+    kernel = staticmethod(qhm_update)
+
+    def hyper(self, group, step, scalars):
+        return {"lr": _scalar(group["lr"]), "momentum": _scalar(group["momentum"]),
+                "nu": _scalar(group["nu"])}
 
 
 class AggMo(FlatOptimizer):
@@ -259,6 +276,8 @@ class AggMo(FlatOptimizer):
         weight_decay: L2 penalty added to the gradient.
         convention: ``"paper"``.
         nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
+        fused: ``None`` (default) compiles the update into one fused kernel for buckets of >= 2^20
+            elements, ``True`` always, ``False`` never (the eager reference path).
 
     Example:
         >>> import torch, sgdlab
@@ -274,9 +293,9 @@ theta <- theta + (gamma / K) sum_k v_k
     DEFAULTS = {"paper": {"lr": 0.1, "betas": (0.0, 0.9, 0.99), "weight_decay": 0.0}}
 
     def __init__(self, params, lr=None, betas=None, weight_decay=None, *, convention="paper",
-                 nonfinite="apply"):
+                 nonfinite="apply", fused=None):
         super().__init__(params, lr=lr, betas=betas, weight_decay=weight_decay,
-                         convention=convention, nonfinite=nonfinite)
+                         convention=convention, nonfinite=nonfinite, fused=fused)
 
     def validate(self, group):
         betas = group["betas"]
@@ -288,10 +307,10 @@ theta <- theta + (gamma / K) sum_k v_k
     def state_names(self, group):
         return {"momentum_buffer": (len(group["betas"]), 0.0)}
 
-    def update(self, group, param, grad, state, step):
-        betas = torch.tensor([_scalar(b) for b in group["betas"]], dtype=param.dtype,
-                             device=param.device)
-        aggmo_update(param, grad, state["momentum_buffer"], lr=_scalar(group["lr"]), betas=betas)
+    kernel = staticmethod(aggmo_update)
+
+    def hyper(self, group, step, scalars):
+        return {"lr": _scalar(group["lr"]), "betas": tuple(_scalar(b) for b in group["betas"])}
 
 
 __all__ = ["SGD", "Momentum", "NAG", "QHM", "AggMo"]

@@ -1,0 +1,1 @@
+"""Benchmarks: ``step`` (optimizer step time against torch.optim and the memory-bandwidth bound)."""

@@ -1,0 +1,46 @@
+"""``sgdlab bench-step``: one row per (layout, algorithm) with torch's implementations and the bound."""
+
+import pytest
+from typer.testing import CliRunner
+
+import sgdlab
+from sgdlab.bench import step
+from sgdlab.cli import app
+
+runner = CliRunner()
+
+
+def test_bench_step_prints_a_row_per_algorithm_with_its_ratios():
+    result = runner.invoke(app, ["bench-step", "--layouts", "c", "--algorithms", "sgd,adam,qhm",
+                                 "--steps", "2"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split(" | ") for line in result.output.splitlines() if line.startswith("| c |")]
+    assert [r[1] for r in rows] == ["adam", "sgd", "qhm"]  # torch's fused Adam first: the reference
+    adam, sgd, qhm = rows
+    assert all(float(cell) > 0 for cell in adam[2:7])  # sgdlab, torch default/foreach/fused, bound
+    assert sgd[7].endswith("x") and sgd[8].endswith("x")
+    assert qhm[3] == "-" and qhm[7] == "-"  # torch has no QHM
+
+
+@pytest.mark.parametrize("args, message", [(["--layouts", "d"], "layout 'd'"),
+                                           (["--algorithms", "adamm"], "adamm")])
+def test_bench_step_rejects_unknown_names(args, message):
+    result = runner.invoke(app, ["bench-step", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+@pytest.mark.parametrize("name, buffers", [("sgd", 0), ("momentum", 1), ("adam", 2), ("amsgrad", 3),
+                                           ("adadelta", 2), ("aggmo", 3)])
+def test_bound_counts_the_state_buffers_each_update_moves(name, buffers):
+    assert step.state_buffers(name, step.make_params([4])) == buffers
+
+
+def test_compile_cost_times_a_cold_and_a_cached_first_step():
+    (row,) = step.compile_cost(["sgd"])
+    assert row["algorithm"] == "sgd" and row["cold"] > 0 and row["cached"] > 0
+
+
+def test_every_algorithm_torch_has_is_benchmarked_against_it():
+    have_torch = {n for n in sgdlab.optim.available() if "torch" in sgdlab.optim.get(n).DEFAULTS}
+    assert set(step.TORCH_EQUIVALENT) == have_torch
