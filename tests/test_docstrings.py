@@ -6,7 +6,8 @@ import importlib
 import pytest
 
 MODULES = ["sgdlab.optim", "sgdlab.optim.momentum", "sgdlab.optim.adaptive", "sgdlab.optim.adam",
-           "sgdlab.optim.noise"]
+           "sgdlab.optim.noise", "sgdlab.lab", "sgdlab.lab.functions", "sgdlab.lab.minimize",
+           "sgdlab.lab.figures"]
 
 
 @pytest.mark.parametrize("module", MODULES)

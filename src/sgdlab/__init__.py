@@ -2,6 +2,7 @@
 algorithms", as exact and fast PyTorch optimizers."""
 
 from . import optim
+from .lab.minimize import minimize
 
 __version__ = "0.1.0"
-__all__ = ["optim", "__version__"]
+__all__ = ["lab", "minimize", "optim", "__version__"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from . import optim
@@ -61,9 +63,10 @@ def bench_step_command(
     typer.echo(f"sgdlab bench-step · {datetime.date.today()} · torch {torch.__version__} · "
                f"{platform.machine()} · {torch.get_num_threads()} threads\n")
     if compile_cost:
-        typer.echo("| algorithm | first step, empty cache (s) | first step, cached (s) |\n|---|---|---|")
+        typer.echo("| algorithm | first step, new process, empty cache (s) | of which this kernel's "
+                   "compile (s) | first step, new process, cache filled (s) |\n|---|---|---|---|")
         step.compile_cost(names, report=lambda r: typer.echo(
-            f"| {r['algorithm']} | {r['cold']:.2f} | {r['cached']:.2f} |"))
+            f"| {r['algorithm']} | {r['cold']:.2f} | {r['kernel']:.2f} | {r['cached']:.2f} |"))
         return
     typer.echo(step.TABLE_HEADER)
     adam_fused: dict[str, float] = {}
@@ -76,6 +79,77 @@ def bench_step_command(
     # torch's fused Adam first, so that every row can show its ratio to it
     ordered = (["adam"] if "adam" in names else []) + [n for n in names if n != "adam"]
     step.run(layout_names, ordered, steps, report=report)
+
+
+def _parse_start(text: str | None) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError as err:
+        raise typer.BadParameter(f"{text!r} is not a point like 1.0,-1.5", param_hint="--start") from err
+
+
+def _parse_lr(text: str | None) -> dict[str, float] | None:
+    if not text:
+        return None
+    rates = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        try:
+            rates[name.strip().lower()] = float(value)
+        except ValueError as err:
+            raise typer.BadParameter(f"{item!r} is not name=value (e.g. adam=0.1)", param_hint="--lr") from err
+        if not sep:
+            raise typer.BadParameter(f"{item!r} is not name=value (e.g. adam=0.1)", param_hint="--lr")
+    return rates
+
+
+def _lab_call(kind: str, function: str, optimizers: str | None, steps: int | None, start: str | None,
+              lr: str | None, out: Path | None, **extra) -> None:
+    from .lab import figures
+
+    names = [n.strip() for n in optimizers.split(",")] if optimizers else None
+    target = out or Path(f"{function}.{'gif' if kind == 'animate' else 'png'}")
+    call = figures.animate if kind == "animate" else figures.plot
+    try:
+        call(function, names, steps=steps, start=_parse_start(start), lr=_parse_lr(lr), out=target,
+             **extra)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    typer.echo(f"wrote {target}")
+
+
+_FUNCTION_HELP = "Test function: beale, rosenbrock, himmelblau, rastrigin, booth, saddle, monkey_saddle, ravine, noisy_beale."
+_OPTIMIZERS_HELP = "Comma-separated optimizer names (default: the survey's sgd,momentum,nag,adagrad,adadelta,rmsprop,adam)."
+
+
+@app.command("animate")
+def animate_command(
+    function: str = typer.Argument("beale", help=_FUNCTION_HELP),
+    optimizers: str = typer.Option(None, help=_OPTIMIZERS_HELP),
+    steps: int = typer.Option(None, help="Steps per optimizer (default: the scene's)."),
+    start: str = typer.Option(None, help="Start point, e.g. 1.0,-1.0 (default: the scene's)."),
+    lr: str = typer.Option(None, help="Learning rates, e.g. adam=0.1,sgd=0.01 (default: the scene's)."),
+    out: Path = typer.Option(None, help="Output .gif, .mp4 or .html (default: FUNCTION.gif)."),
+    frames: int = typer.Option(300, min=2, help="At most this many frames (steps are sampled)."),
+    fps: int = typer.Option(30, min=1, help="Frames per second."),
+) -> None:
+    """Animate the optimizers racing on a test function (the survey's Images 5 and 6)."""
+    _lab_call("animate", function, optimizers, steps, start, lr, out, max_frames=frames, fps=fps)
+
+
+@app.command("plot")
+def plot_command(
+    function: str = typer.Argument("beale", help=_FUNCTION_HELP),
+    optimizers: str = typer.Option(None, help=_OPTIMIZERS_HELP),
+    steps: int = typer.Option(None, help="Steps per optimizer (default: the scene's)."),
+    start: str = typer.Option(None, help="Start point, e.g. 1.0,-1.0 (default: the scene's)."),
+    lr: str = typer.Option(None, help="Learning rates, e.g. adam=0.1,sgd=0.01 (default: the scene's)."),
+    out: Path = typer.Option(None, help="Output .png, .svg or .pdf (default: FUNCTION.png)."),
+) -> None:
+    """Plot the optimizers' whole paths on a test function, with the loss against the step."""
+    _lab_call("plot", function, optimizers, steps, start, lr, out)
 
 
 def main() -> None:

@@ -8,14 +8,18 @@ in place) over ``steps`` steps after warm-up steps (which include the compilatio
 * torch.optim's default (the single-tensor loop on CPU), ``foreach=True`` and ``fused=True`` where
   torch has them;
 * the bandwidth bound: the bytes the update must move (read parameter, gradient and state; write
-  parameter and state) divided by the memory bandwidth of an in-place stream (``dst += src``)
-  measured in the same run.
+  parameter and state) divided by the memory bandwidth of an in-place stream ``dst += src`` (12 bytes
+  an element: the pattern of every in-place update; ``copy_`` understates it here, as writing a line
+  that was not read first costs a read for ownership), measured in the same run.
+
+All contenders of a row are timed round-robin, one step each per round, and the median taken: on a
+shared machine, drift then hits them alike and the ratios hold.
 
 Layouts: (a) one tensor of 16M floats; (b) 2000 tensors cycling through 64/128/4096/16384 floats
 (10.3M floats); (c) 5000 tensors of 256 floats. Ratios, not absolute times, carry between machines.
 
-``compile_cost`` measures the first step (tracing and compiling the fused kernel) in a fresh process
-with an empty Inductor cache, then in a second process that finds the cache.
+``compile_cost`` measures the first step (tracing and compiling the fused kernel) in fresh processes:
+with an empty Inductor cache, with an empty cache but Inductor set up, and with the cache filled.
 """
 
 from __future__ import annotations
@@ -71,63 +75,61 @@ def state_buffers(name: str, params: list[torch.nn.Parameter]) -> int:
     return sum(init[0] if isinstance(init, tuple) else 1 for init in inits)  # (K, value): K rows
 
 
-def median_step_seconds(opt: torch.optim.Optimizer, steps: int, warmup: int = 3) -> float:
+def interleaved_medians(steps_by_name: dict[str, Callable[[], object]], rounds: int,
+                        warmup: int = 3) -> dict[str, float]:
+    """Median seconds of each callable, timed round-robin (one call of each per round), so that a
+    shared machine's slow drift hits all of them alike and their ratios stay meaningful."""
     for _ in range(warmup):
-        opt.step()
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        opt.step()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def stream_bandwidth(numel: int = 16 * 2**20, repeats: int = 20) -> float:
-    """Bytes per second of the in-place stream ``dst += src`` on float32 (read dst, read src, write
-    dst: 12 bytes an element), the memory pattern of every in-place update. (``dst.copy_(src)``
-    understates it here: writing to a line that was not read first costs a read for ownership.)"""
-    src, dst = torch.randn(numel), torch.randn(numel)
-    for _ in range(3):
-        dst.add_(src)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        dst.add_(src)
-        times.append(time.perf_counter() - t0)
-    return 3 * 4 * numel / statistics.median(times)
+        for fn in steps_by_name.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in steps_by_name}
+    for _ in range(rounds):
+        for name, fn in steps_by_name.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def run(layouts: Iterable[str] = "abc", algorithms: Iterable[str] | None = None, steps: int = 20,
         report: Callable[[dict], None] = lambda row: None) -> list[dict]:
-    """Time every (layout, algorithm); each row of results is passed to ``report`` as it comes."""
+    """Time every (layout, algorithm); each row of results is passed to ``report`` as it comes.
+
+    sgdlab, each torch.optim implementation and the bandwidth probe (``dst += src`` over as many
+    floats) are timed round-robin within one row."""
     algorithms = list(algorithms or optim.available())
-    bandwidth = stream_bandwidth()
     rows = []
     for layout in layouts:
         sizes = LAYOUTS[layout]()
+        total = sum(sizes)
+        src, dst = torch.randn(total), torch.randn(total)
         for name in algorithms:
             convention = "torch" if name in TORCH_EQUIVALENT else "paper"
-            params = make_params(sizes)
-            row = {"layout": layout, "algorithm": name, "tensors": len(sizes), "floats": sum(sizes)}
-            opt = optim.create(name, params, convention=convention, fused=True)
-            row["sgdlab"] = median_step_seconds(opt, steps)
-            del opt, params
+            contenders = {"sgdlab": optim.create(name, make_params(sizes), convention=convention,
+                                                 fused=True).step}
             if name in TORCH_EQUIVALENT:
                 cls, kwargs, implementations = TORCH_EQUIVALENT[name]
                 for impl in implementations:
-                    params = make_params(sizes)
-                    opt = cls(params, **kwargs, **IMPLEMENTATION_FLAGS[impl])
-                    row[f"torch_{impl}"] = median_step_seconds(opt, steps)
-                    del opt, params
-            moved = 4 * row["floats"] * (3 + 2 * state_buffers(name, make_params([4])))
-            row["bound"] = moved / bandwidth
+                    opt = cls(make_params(sizes), **kwargs, **IMPLEMENTATION_FLAGS[impl])
+                    contenders[f"torch_{impl}"] = opt.step
+            contenders["stream"] = lambda: dst.add_(src)
+            medians = interleaved_medians(contenders, steps)
+            del contenders
+            bandwidth = 3 * 4 * total / medians.pop("stream")  # read dst, read src, write dst
+            row = {"layout": layout, "algorithm": name, "tensors": len(sizes), "floats": total,
+                   **medians}
+            row["bound"] = 4 * total * (3 + 2 * state_buffers(name, make_params([4]))) / bandwidth
             rows.append(row)
             report(row)
     return rows
 
 
-def first_step_seconds(name: str, numel: int = 2**20) -> float:
-    """Seconds of the first fused step (tracing + compiling, or loading from the cache)."""
+def first_step_seconds(name: str, numel: int = 2**20, warm_inductor: bool = False) -> float:
+    """Seconds of the first fused step (tracing + compiling, or loading from the cache). With
+    ``warm_inductor``, an unrelated function is compiled first, so that Inductor's one-time set-up
+    (per process and cache directory) is not counted."""
+    if warm_inductor:
+        torch.compile(lambda x: x.add_(1.0), fullgraph=True)(torch.zeros(8))
     params = make_params([numel])
     opt = optim.create(name, params, fused=True)
     t0 = time.perf_counter()
@@ -137,20 +139,29 @@ def first_step_seconds(name: str, numel: int = 2**20) -> float:
 
 def compile_cost(algorithms: Iterable[str] | None = None,
                  report: Callable[[dict], None] = lambda row: None) -> list[dict]:
-    """First-step seconds per algorithm: cold (empty Inductor cache, fresh process) and cached (a
-    second fresh process with the same cache)."""
+    """First-step seconds per algorithm, each in a fresh process: ``cold`` with an empty Inductor
+    cache; ``kernel`` with an empty cache but Inductor already set up (the compile time of this
+    algorithm's kernel alone); ``cached`` with the cache the cold run filled."""
     rows = []
     for name in algorithms or optim.available():
+        row = {"algorithm": name}
         with tempfile.TemporaryDirectory() as cache:
-            env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}
-            code = f"from sgdlab.bench.step import first_step_seconds; print(first_step_seconds({name!r}))"
-            times = [float(subprocess.run([sys.executable, "-c", code], env=env, check=True,
-                                          capture_output=True, text=True).stdout.split()[-1])
-                     for _ in range(2)]
-        row = {"algorithm": name, "cold": times[0], "cached": times[1]}
+            for key, warm in (("cold", False), ("cached", False)):
+                row[key] = _first_step_in_new_process(name, cache, warm)
+        with tempfile.TemporaryDirectory() as cache:
+            row["kernel"] = _first_step_in_new_process(name, cache, True)
         rows.append(row)
         report(row)
     return rows
+
+
+def _first_step_in_new_process(name: str, cache: str, warm_inductor: bool) -> float:
+    code = ("from sgdlab.bench.step import first_step_seconds; "
+            f"print(first_step_seconds({name!r}, warm_inductor={warm_inductor}))")
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}
+    done = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True,
+                          text=True)
+    return float(done.stdout.split()[-1])
 
 
 TABLE_HEADER = (
