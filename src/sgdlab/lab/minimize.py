@@ -19,29 +19,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.optimize import OptimizeResult as _Result
 from torch import Tensor
 
 from ..optim import FlatOptimizer, create
 from .functions import TestFunction, get
-
-try:
-    from scipy.optimize import OptimizeResult as _Result
-except ImportError:  # pragma: no cover - SciPy is optional; this mirrors its OptimizeResult
-
-    class _Result(dict):  # type: ignore[no-redef]
-        """A dict with attribute access, as ``scipy.optimize.OptimizeResult``."""
-
-        def __getattr__(self, name: str) -> Any:
-            try:
-                return self[name]
-            except KeyError as e:
-                raise AttributeError(name) from e
-
-        __setattr__ = dict.__setitem__  # type: ignore[assignment]
-        __delattr__ = dict.__delitem__  # type: ignore[assignment]
-
-        def __dir__(self) -> list[str]:
-            return list(self.keys())
 
 
 class OptimizeResult(_Result):
