@@ -192,3 +192,17 @@ def test_falls_back_to_eager_with_one_warning_where_compilation_fails(monkeypatc
     assert len(messages) == 1 and "no C++ compiler" in messages[0]
     for p, q in zip(ps, ref):
         assert torch.equal(p, q)
+
+
+def test_an_error_of_the_callers_making_is_raised_not_taken_for_missing_compilation(monkeypatch):
+    def update_that_refuses(param, grad, *, lr, **kwargs):
+        raise ValueError("refused by the update itself")
+
+    monkeypatch.setattr(_engine, "_COMPILE_FAILED", [])
+    monkeypatch.setattr(sgdlab.optim.SGD, "kernel", staticmethod(update_that_refuses))
+    p = torch.nn.Parameter(torch.ones(4))
+    opt = sgdlab.optim.SGD([p], fused=True)
+    p.grad = torch.ones(4)
+    with pytest.raises(ValueError, match="refused by the update itself"):
+        opt.step()
+    assert _engine.compile_available()

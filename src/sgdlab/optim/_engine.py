@@ -96,29 +96,36 @@ def compile_available() -> bool:
     return not _COMPILE_FAILED
 
 
-def _run_compiled(kernel: Callable, args: tuple, kwargs: dict) -> bool:
-    """Run ``kernel`` compiled; False (after one warning per process) where compilation fails."""
-    if _COMPILE_FAILED:
-        return False
+def _compiled(kernel: Callable) -> Callable:
     compiled = _COMPILED.get(kernel)
     if compiled is None:
         # dynamic=None: static shapes first; a second size makes only the dimension that changed
         # symbolic (AggMo's K rows stay static, which keeps its sum over K one fused pass).
         compiled = _COMPILED[kernel] = torch.compile(kernel, fullgraph=True, dynamic=None)
-    try:
-        # Each update function is its own code object with its own recompile budget; dtypes and the
-        # static switches (convention, weight-decay mode, AMSGrad's max) may need more than 8 graphs.
-        with torch._dynamo.config.patch(recompile_limit=64):
-            compiled(*args, **kwargs)
-    except Exception as err:  # noqa: BLE001 - any backend failure means: use the eager path
-        _COMPILE_FAILED.append(f"{type(err).__name__}: {err}".splitlines()[0][:300])
-        warnings.warn(
-            "sgdlab: torch.compile is unavailable here, so optimizers run their eager (unfused) "
-            f"update; pass fused=False to silence this. Reason: {_COMPILE_FAILED[0]}",
-            RuntimeWarning, stacklevel=4,
-        )
-        return False
-    return True
+    return compiled
+
+
+def _run_fused(kernel: Callable, args: tuple, fast_kwargs: dict, eager_kwargs: dict) -> None:
+    """Run ``kernel`` compiled. Where that fails but the eager kernel runs, compilation is unavailable
+    here: warn once, and run eagerly from then on. Where the eager kernel fails too, the error is
+    the caller's, and it is raised as the eager path raises it."""
+    if not _COMPILE_FAILED:
+        try:
+            # Each update function is its own code object with its own recompile budget; dtypes
+            # and static switches (convention, weight-decay mode, AMSGrad's max) may need > 8 graphs.
+            with torch._dynamo.config.patch(recompile_limit=64):
+                _compiled(kernel)(*args, **fast_kwargs)
+            return
+        except Exception as err:  # noqa: BLE001 - judged below by whether the eager kernel runs
+            kernel(*args, **eager_kwargs)
+            _COMPILE_FAILED.append(f"{type(err).__name__}: {err}".splitlines()[0][:300])
+            warnings.warn(
+                "sgdlab: torch.compile is unavailable here, so optimizers run their eager (unfused) "
+                f"update; pass fused=False to silence this. Reason: {_COMPILE_FAILED[0]}",
+                RuntimeWarning, stacklevel=5,
+            )
+            return
+    kernel(*args, **eager_kwargs)
 
 
 def _as_kernel_args(hyper: dict[str, Any], like: Tensor, tensors: bool) -> dict[str, Any]:
@@ -552,9 +559,12 @@ class FlatOptimizer(Optimizer):
         if wd != 0.0:
             hyper["decay"] = self.WEIGHT_DECAY[self.convention]
             hyper["weight_decay"] = wd if hyper["decay"] == "l2" else self.decoupled_decay_factor(group)
-        if fast and _run_compiled(self.kernel, (param, grad), {**tensors, **_as_kernel_args(hyper, param, True)}):
-            return
-        self.kernel(param, grad, **tensors, **_as_kernel_args(hyper, param, False))
+        eager_kwargs = {**tensors, **_as_kernel_args(hyper, param, tensors=False)}
+        if fast:
+            fast_kwargs = {**tensors, **_as_kernel_args(hyper, param, tensors=True)}
+            _run_fused(self.kernel, (param, grad), fast_kwargs, eager_kwargs)
+        else:
+            self.kernel(param, grad, **eager_kwargs)
 
     def decoupled_decay_factor(self, group: dict[str, Any]) -> float:
         """theta <- theta * (1 - factor) before the update, for decoupled weight decay."""
