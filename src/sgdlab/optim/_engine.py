@@ -16,6 +16,9 @@ tensors are:
   handful per tensor. Parameters that got no gradient are left untouched, as torch does.
 * Sparse gradients take a row-wise path through the same update function where the algorithm defines
   one (``supports_sparse``); elsewhere they are refused with an error naming the parameter.
+* The fast path compiles the same update function (torch.compile / Inductor) into one fused kernel
+  per run. Hyper-parameters reach it as 0-d tensors, so schedules never recompile it; where
+  compilation fails, the engine warns once and stays on the eager path.
 """
 
 from __future__ import annotations
