@@ -136,3 +136,24 @@ def test_cli_bad_input_says_what_is_valid(args, message):
     result = runner.invoke(app, args)
     assert result.exit_code == 2
     assert re.search(message, " ".join(result.output.split()))
+
+
+@pytest.mark.skipif(__import__("shutil").which("ffprobe") is None,
+                    reason="needs ffmpeg (Debian package ffmpeg; .ci/run installs it)")
+def test_animate_writes_an_mp4_through_ffmpeg(tmp_path):
+    import subprocess
+
+    lab.animate("saddle", ["sgd", "adagrad"], steps=30, max_frames=31, out=tmp_path / "s.mp4")
+    probe = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+                            "-show_entries", "stream=nb_read_frames,codec_name", "-of", "csv=p=0",
+                            str(tmp_path / "s.mp4")], capture_output=True, text=True, check=True)
+    codec, frames = probe.stdout.strip().split(",")
+    assert codec == "h264" and int(frames) == 31
+
+
+def test_mp4_without_ffmpeg_says_so(tmp_path, monkeypatch):
+    from sgdlab.lab import figures
+
+    monkeypatch.setattr(figures.shutil, "which", lambda name: None)
+    with pytest.raises(ValueError, match="ffmpeg"):
+        lab.animate("beale", ["adam"], steps=5, out=tmp_path / "b.mp4")
