@@ -7,7 +7,10 @@ import pytest
 
 MODULES = ["sgdlab.optim", "sgdlab.optim.momentum", "sgdlab.optim.adaptive", "sgdlab.optim.adam",
            "sgdlab.optim.noise", "sgdlab.lab", "sgdlab.lab.functions", "sgdlab.lab.minimize",
-           "sgdlab.lab.figures"]
+           "sgdlab.lab.figures", "sgdlab.gradient_check", "sgdlab.models", "sgdlab.models.linear",
+           "sgdlab.models.mlp", "sgdlab.models.cnn", "sgdlab.models.charlm", "sgdlab.train",
+           "sgdlab.train.loop", "sgdlab.train.schedules", "sgdlab.train.history",
+           "sgdlab.train.callbacks", "sgdlab.train.curriculum"]
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -1,0 +1,112 @@
+"""What ``fit`` accepts as data, behind one interface: ``len(data)`` and ``data.batch(indices)``.
+
+* ``(X, y)`` tensors: batches are ``X[indices]``, ``y[indices]``, dtype and device as given (moved to
+  the model's device).
+* ``(X, y)`` NumPy arrays: each batch is indexed in NumPy and only then converted, so no second copy
+  of the data set is made; floating arrays become ``torch.get_default_dtype()`` (float64 data would
+  not multiply float32 weights), integer arrays ``int64`` (the labels ``cross_entropy`` wants).
+* ``(X, y)`` with ``X`` a ``scipy.sparse`` matrix or array: converted to CSR once; each batch slices
+  its rows and densifies only those, so memory stays one dense batch however large the data. The
+  model sees a dense tensor of the default dtype.
+* A map-style ``torch.utils.data.Dataset`` whose items are ``(x, y)``: a batch is the items at the
+  indices, collated with ``torch.utils.data.default_collate`` (as a ``DataLoader`` would).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset, IterableDataset, default_collate
+
+
+def _length(name: str, what: str, a: Any) -> int:
+    if scipy.sparse.issparse(a):
+        return int(a.shape[0])
+    if isinstance(a, (Tensor, np.ndarray)):
+        if a.ndim == 0:
+            raise ValueError(f"{name}: {what} is a scalar (expected one row per example)")
+        return int(a.shape[0])
+    raise TypeError(f"{name}: {what} must be a torch.Tensor, a NumPy array"
+                    f"{' or a scipy.sparse matrix' if what == 'X' else ''}, got {type(a).__name__}")
+
+
+def _to_tensor(a: np.ndarray) -> Tensor:
+    if np.issubdtype(a.dtype, np.floating):
+        return torch.from_numpy(np.ascontiguousarray(a)).to(torch.get_default_dtype())
+    if np.issubdtype(a.dtype, np.integer):
+        return torch.from_numpy(np.ascontiguousarray(a)).to(torch.int64)
+    return torch.as_tensor(a)
+
+
+class Data:
+    """A training or validation set: its size and its batches."""
+
+    def __init__(self, data: Any, name: str = "train") -> None:
+        self.name = name
+        self.dataset: Dataset | None = None
+        self.X: Any = None
+        self.y: Any = None
+        if isinstance(data, IterableDataset):
+            raise TypeError(f"{name}: an IterableDataset has no indices to shuffle or batch; "
+                            "pass a map-style Dataset (with __len__ and __getitem__) or (X, y)")
+        if isinstance(data, Dataset):
+            if not hasattr(data, "__len__"):
+                raise TypeError(f"{name}: the Dataset {type(data).__name__} has no __len__")
+            self.dataset = data
+            self.n = len(data)
+        elif isinstance(data, (tuple, list)) and len(data) == 2:
+            X, y = data
+            nx, ny = _length(name, "X", X), _length(name, "y", y)
+            if scipy.sparse.issparse(y):
+                raise TypeError(f"{name}: y must be dense (a tensor or a NumPy array), not sparse")
+            if nx != ny:
+                raise ValueError(f"{name}: X and y have different lengths ({nx} and {ny})")
+            self.X = X.tocsr() if scipy.sparse.issparse(X) else X
+            self.y = y
+            self.n = nx
+        else:
+            raise TypeError(f"{name} must be a pair (X, y) of tensors or arrays, or a map-style "
+                            f"torch.utils.data.Dataset; got {type(data).__name__}")
+        if self.n == 0:
+            raise ValueError(f"{name} is empty (0 examples)")
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def original(self) -> tuple[Any, ...]:
+        """The arguments a curriculum's difficulty callable gets: ``(X, y)`` or ``(dataset,)``."""
+        return (self.dataset,) if self.dataset is not None else (self.X, self.y)
+
+    def batch(self, idx: np.ndarray, device: torch.device | None = None) -> tuple[Any, Any]:
+        if self.dataset is not None:
+            xb, yb = default_collate([self.dataset[int(i)] for i in idx])
+        else:
+            xb, yb = self._take(self.X, idx), self._take(self.y, idx)
+        if device is not None:
+            xb, yb = _move(xb, device), _move(yb, device)
+        return xb, yb
+
+    @staticmethod
+    def _take(a: Any, idx: np.ndarray) -> Tensor:
+        if isinstance(a, Tensor):
+            return a[torch.from_numpy(idx).to(a.device)]
+        if scipy.sparse.issparse(a):
+            # Only this batch's rows are ever dense.
+            return torch.from_numpy(a[idx].toarray()).to(torch.get_default_dtype())
+        return _to_tensor(a[idx])
+
+
+def _move(x: Any, device: torch.device) -> Any:
+    if isinstance(x, Tensor):
+        return x.to(device, non_blocking=True)
+    if isinstance(x, (tuple, list)):
+        return type(x)(_move(v, device) for v in x)
+    if isinstance(x, dict):
+        return {k: _move(v, device) for k, v in x.items()}
+    return x
+
