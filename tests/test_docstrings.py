@@ -10,7 +10,9 @@ MODULES = ["sgdlab.optim", "sgdlab.optim.momentum", "sgdlab.optim.adaptive", "sg
            "sgdlab.lab.figures", "sgdlab.gradient_check", "sgdlab.models", "sgdlab.models.linear",
            "sgdlab.models.mlp", "sgdlab.models.cnn", "sgdlab.models.charlm", "sgdlab.train",
            "sgdlab.train.loop", "sgdlab.train.schedules", "sgdlab.train.history",
-           "sgdlab.train.callbacks", "sgdlab.train.curriculum"]
+           "sgdlab.train.callbacks", "sgdlab.train.curriculum", "sgdlab.data", "sgdlab.data.libsvm",
+           "sgdlab.data.synthetic", "sgdlab.parallel", "sgdlab.parallel.hogwild",
+           "sgdlab.parallel.command", "sgdlab.parallel.mf"]
 
 
 @pytest.mark.parametrize("module", MODULES)

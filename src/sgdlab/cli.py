@@ -152,6 +152,23 @@ def plot_command(
     _lab_call("plot", function, optimizers, steps, start, lr, out)
 
 
+def _register_hogwild() -> None:
+    try:
+        from .parallel.command import cli_hogwild
+    except ImportError as err:  # the [parallel] extra (numba) is not installed
+        missing = str(err)
+
+        @app.command("hogwild")
+        def hogwild_missing() -> None:
+            """Hogwild! lock-free parallel SGD (needs: pip install 'sgdlab[parallel]')."""
+            raise typer.BadParameter(f"needs the parallel extra: pip install 'sgdlab[parallel]' ({missing})")
+        return
+    app.command("hogwild")(cli_hogwild)
+
+
+_register_hogwild()
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,309 @@
+"""Compiled kernels of Hogwild!: one worker's share of an epoch, and the objective.
+
+Every kernel is ``@njit(nogil=True, cache=True)``: it runs without the global interpreter lock, so
+Python threads calling it at once run truly in parallel on the same ``w``; the machine code is cached
+on disk (``__pycache__``) after its first compile, which is lazy (the first call).
+
+Small LLVM intrinsics give the kernels what numba has no word for on the CPU: an atomic
+compare-and-swap and a release store (the spin lock of ``lock=True``), a relaxed atomic load (the stop
+flag, which the compiler must not hoist out of the loop), ``sched_yield`` (so that a thread spinning
+on a lock whose holder was descheduled gives its core back) and a cache prefetch: rows are visited
+in random order, and fetching each row from memory only when it is needed costs more than its
+update; asking for the rows a few steps ahead hides that latency (2.7x faster on a 120 MB matrix).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+from llvmlite import ir
+from llvmlite.binding import llvm_version_info
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+LOG, HINGE, SQUARED = 0, 1, 2
+LOSS_CODES = {"log": LOG, "hinge": HINGE, "squared": SQUARED}
+
+# status returned by ``sgd_rows``
+OK, STOPPED, NONFINITE = 0, 1, 2
+
+SPINS_BEFORE_YIELD = 64
+# rows ahead whose row pointer, and then whose indices and values, are prefetched
+PREFETCH_POINTER_AHEAD = 8
+PREFETCH_ROW_AHEAD = 4
+
+
+def _first_item_pointer(context, builder, aryty, ary_value):
+    ary = context.make_array(aryty)(context, builder, ary_value)
+    return cgutils.get_item_pointer(context, builder, aryty, ary, [context.get_constant(types.intp, 0)])
+
+
+def _int64_array(arr) -> bool:
+    return isinstance(arr, types.Array) and arr.dtype == types.int64
+
+
+@intrinsic
+def _compare_and_swap(typingctx, flag, expected, new):
+    """Atomically: old = flag[0]; if old == expected: flag[0] = new; return old (acquire order)."""
+    if not _int64_array(flag):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ptr = _first_item_pointer(context, builder, signature.args[0], args[0])
+        expected_ = context.cast(builder, args[1], signature.args[1], types.int64)
+        new_ = context.cast(builder, args[2], signature.args[2], types.int64)
+        pair = builder.cmpxchg(ptr, expected_, new_, "acquire", "monotonic")
+        return builder.extract_value(pair, 0)
+
+    return types.int64(flag, expected, new), codegen
+
+
+@intrinsic
+def _store_release(typingctx, flag, value):
+    """flag[0] = value, atomically, with release order (everything written before is visible first)."""
+    if not _int64_array(flag):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ptr = _first_item_pointer(context, builder, signature.args[0], args[0])
+        value_ = context.cast(builder, args[1], signature.args[1], types.int64)
+        builder.store_atomic(value_, ptr, "release", 8)
+        return context.get_dummy_value()
+
+    return types.void(flag, value), codegen
+
+
+@intrinsic
+def _load_relaxed(typingctx, flag):
+    """flag[0], read atomically: never cached in a register across iterations."""
+    if not _int64_array(flag):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ptr = _first_item_pointer(context, builder, signature.args[0], args[0])
+        return builder.load_atomic(ptr, "monotonic", 8)
+
+    return types.int64(flag), codegen
+
+
+@intrinsic
+def _yield_cpu(typingctx):
+    """sched_yield() on POSIX; nothing elsewhere (the spin then simply continues)."""
+
+    def codegen(context, builder, signature, args):
+        if sys.platform != "win32":
+            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), []),
+                                                "sched_yield")
+            builder.call(fn, [])
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
+@intrinsic
+def _prefetch(typingctx, arr, index):
+    """Hint the CPU to bring the cache line of arr[index] in (never faults, has no other effect)."""
+    if not isinstance(arr, types.Array) or not isinstance(index, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        index_ = context.cast(builder, args[1], signature.args[1], types.intp)
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [index_])
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        # the intrinsic's name carries the pointer type: opaque "ptr" from LLVM 17, "i8*" before
+        name = "llvm.prefetch.p0" if llvm_version_info >= (17,) else "llvm.prefetch.p0i8"
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), name)
+        # read, highest temporal locality, data cache
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.void(arr, index), codegen
+
+
+@njit(nogil=True, cache=True)
+def prefetch_row(indptr, indices, data, i):
+    """Prefetch every cache line of row i's indices and values (row pointer assumed cached)."""
+    start = indptr[i]
+    end = indptr[i + 1]
+    if end > start:
+        for q in range(start, end, 16):  # 16 int32 per 64-byte line
+            _prefetch(indices, q)
+        _prefetch(indices, end - 1)
+        for q in range(start, end, 8):  # 8 float64 per line
+            _prefetch(data, q)
+        _prefetch(data, end - 1)
+
+
+@njit(nogil=True, cache=True)
+def acquire(lock):
+    """Spin lock on ``lock[0]`` (0 free, 1 held): test, test-and-set, yield the core after a while."""
+    spins = 0
+    while True:
+        if _load_relaxed(lock) == 0 and _compare_and_swap(lock, 0, 1) == 0:
+            return
+        spins += 1
+        if spins >= SPINS_BEFORE_YIELD:
+            _yield_cpu()
+            spins = 0
+
+
+@njit(nogil=True, cache=True)
+def release(lock):
+    _store_release(lock, 0)
+
+
+@njit(nogil=True, cache=True)
+def set_flag(flag):
+    _store_release(flag, 1)
+
+
+@njit(nogil=True, cache=True)
+def loss_value(kind, p, y):
+    """The loss of prediction p = w.x (+ b) for label y in {-1, +1}."""
+    if kind == LOG:
+        z = p * y
+        if z > 18.0:
+            return math.exp(-z)
+        if z < -18.0:
+            return -z
+        return math.log1p(math.exp(-z))
+    if kind == HINGE:
+        z = p * y
+        return 1.0 - z if z < 1.0 else 0.0
+    return 0.5 * (p - y) * (p - y)
+
+
+@njit(nogil=True, cache=True)
+def loss_derivative(kind, p, y):
+    """d loss / d p, as scikit-learn's SGD computes it (same thresholds)."""
+    if kind == LOG:
+        z = p * y
+        if z > 18.0:
+            return -y * math.exp(-z)
+        if z < -18.0:
+            return -y
+        return -y / (1.0 + math.exp(z))
+    if kind == HINGE:
+        return -y if p * y <= 1.0 else 0.0
+    return p - y
+
+
+@njit(nogil=True, cache=True)
+def sgd_rows(indptr, indices, data, y, w, shrink, rows, eta, kind, fit_intercept, stop, lock, use_lock,
+             check_every):
+    """One worker's share of an epoch: an SGD step on each row of ``rows``, in that order.
+
+    For row i with support S_i, prediction p = sum_{j in S_i} w_j x_ij (+ w_d, the intercept) and
+    g = loss'(p, y_i), every j in S_i gets
+
+        w_j <- w_j * shrink_j - eta * g * x_ij,   shrink_j = max(0, 1 - eta * alpha * n / d_j)
+
+    (d_j = number of rows with feature j), and nothing else is touched: the regularizer on the
+    support, scaled by the feature frequency, whose expectation over rows is exactly alpha * w.
+    The intercept, w[d], gets w_d -= eta * g and no penalty.
+
+    ``stop[0]`` (another thread may set it) is read every ``check_every`` rows; with ``use_lock``
+    each row's read-compute-write holds the spin lock ``lock``. Returns (rows done, status, row):
+    status OK, STOPPED, or NONFINITE with the row whose prediction was not finite.
+    """
+    d = shrink.shape[0]
+    m = rows.shape[0]
+    countdown = 0
+    for k in range(m):
+        if countdown == 0:
+            if _load_relaxed(stop) != 0:
+                return k, STOPPED, -1
+            countdown = check_every
+        countdown -= 1
+        if k + PREFETCH_POINTER_AHEAD < m:
+            _prefetch(indptr, rows[k + PREFETCH_POINTER_AHEAD])
+            _prefetch(y, rows[k + PREFETCH_POINTER_AHEAD])
+        if k + PREFETCH_ROW_AHEAD < m:
+            prefetch_row(indptr, indices, data, rows[k + PREFETCH_ROW_AHEAD])
+        i = rows[k]
+        start = indptr[i]
+        end = indptr[i + 1]
+        if use_lock:
+            acquire(lock)
+        p = w[d] if fit_intercept else 0.0
+        for q in range(start, end):
+            p += w[indices[q]] * data[q]
+        if not math.isfinite(p):
+            if use_lock:
+                release(lock)
+            set_flag(stop)
+            return k, NONFINITE, i
+        step = eta * loss_derivative(kind, p, y[i])
+        for q in range(start, end):
+            j = indices[q]
+            w[j] = w[j] * shrink[j] - step * data[q]
+        if fit_intercept:
+            w[d] -= step
+        if use_lock:
+            release(lock)
+    return m, OK, -1
+
+
+def shrink_factors(reg: np.ndarray, eta: float) -> np.ndarray:
+    """shrink_j = max(0, 1 - eta * reg_j): the L2 step of a row update on feature j, for one epoch."""
+    return np.maximum(0.0, 1.0 - eta * reg)
+
+
+@njit(nogil=True, cache=True)
+def objective(indptr, indices, data, y, w, n_features, alpha, kind, fit_intercept):
+    """mean_i loss(w.x_i + b, y_i) + alpha/2 ||w||^2 (the intercept is not penalized)."""
+    n = indptr.shape[0] - 1
+    total = 0.0
+    for i in range(n):
+        p = w[n_features] if fit_intercept else 0.0
+        for q in range(indptr[i], indptr[i + 1]):
+            p += w[indices[q]] * data[q]
+        total += loss_value(kind, p, y[i])
+    norm2 = 0.0
+    for j in range(n_features):
+        norm2 += w[j] * w[j]
+    return total / max(n, 1) + 0.5 * alpha * norm2
+
+
+def feature_counts(indices: np.ndarray, n_features: int) -> np.ndarray:
+    """d_j, the number of stored entries of column j (rows with feature j, in canonical CSR)."""
+    return np.bincount(indices, minlength=n_features)
+
+
+@njit(nogil=True, cache=True)
+def busy_arithmetic(n):
+    """n rounds of four independent multiply-adds: pure arithmetic, no memory traffic.
+
+    Timed in 1 and in k threads at once, it measures how many cores the machine gives right now
+    (a shared or virtual machine may give fewer than it shows).
+    """
+    a, b, c, e = 1.0, 1.1, 1.2, 1.3
+    for _ in range(n):
+        a = a * 0.999999 + 1e-6
+        b = b * 0.999999 + 1e-6
+        c = c * 0.999999 + 1e-6
+        e = e * 0.999999 + 1e-6
+    return a + b + c + e
+
+
+@njit(nogil=True, cache=True)
+def ping_pong(flag, me, other, rounds):
+    """Wait until flag[0] == me, then set it to other; ``rounds`` times.
+
+    Two threads playing (0 -> 1 and 1 -> 0) hand one cache line back and forth: the time per round
+    is a core-to-core round trip, what a write to a weight the other core holds costs.
+    """
+    for _ in range(rounds):
+        spins = 0
+        while _load_relaxed(flag) != me:
+            spins += 1
+            if spins >= 1 << 16:  # the other thread is not running: give it the core
+                _yield_cpu()
+                spins = 0
+        _store_release(flag, other)

@@ -1,0 +1,303 @@
+"""Hogwild!: lock-free parallel SGD over one shared weight vector (sgdlab.parallel.hogwild)."""
+
+import importlib
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import traceback
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numba import njit
+
+from sgdlab.parallel import HogwildResult, hogwild
+from sgdlab.parallel import _kernels
+
+hogwild_module = importlib.import_module("sgdlab.parallel.hogwild")  # the package exports the function
+
+
+def sparse_problem(n=2000, d=500, density=0.02, seed=0):
+    """n sparse rows of about density * d non-zeros, unit norm, labels from a hidden linear model."""
+    rng = np.random.default_rng(seed)
+    k = max(1, round(density * d))
+    X = sp.csr_matrix((1.0 + rng.random(n * k), rng.integers(0, d, n * k), np.arange(0, n * k + 1, k)),
+                      shape=(n, d))
+    X.sum_duplicates()
+    X = sp.diags(1.0 / np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())) @ X
+    y = np.where(X @ rng.standard_normal(d) >= 0, 1.0, -1.0)
+    return X.tocsr(), y
+
+
+def reference_sgd(X, y, *, loss, alpha, epochs, lr, decay, seed, fit_intercept=False):
+    """Plain Python SGD with the documented update, visiting rows in the same seeded order."""
+    X = X.tocsr()
+    n, d = X.shape
+    counts = np.bincount(X.indices, minlength=d)
+    reg = alpha * n / np.maximum(counts, 1)
+    w, b = np.zeros(d), 0.0
+    rng = np.random.default_rng(seed)
+    for epoch in range(epochs):
+        eta = lr * decay**epoch
+        for i in rng.permutation(n):
+            cols, vals = X.indices[X.indptr[i]:X.indptr[i + 1]], X.data[X.indptr[i]:X.indptr[i + 1]]
+            p = w[cols] @ vals + b
+            if loss == "log":
+                g = -y[i] / (1.0 + np.exp(y[i] * p))
+            elif loss == "hinge":
+                g = -y[i] if y[i] * p <= 1.0 else 0.0
+            else:
+                g = p - y[i]
+            w[cols] = w[cols] * np.maximum(0.0, 1.0 - eta * reg[cols]) - eta * g * vals
+            if fit_intercept:
+                b -= eta * g
+    return w, b
+
+
+def objective(X, y, w, b, loss, alpha):
+    p = X @ w + b
+    if loss == "log":
+        losses = np.logaddexp(0.0, -y * p)
+    elif loss == "hinge":
+        losses = np.maximum(0.0, 1.0 - y * p)
+    else:
+        losses = 0.5 * (p - y) ** 2
+    return losses.mean() + 0.5 * alpha * w @ w
+
+
+# --- the algorithm ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("loss", ["log", "hinge", "squared"])
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_one_worker_is_the_documented_sgd_update_step_for_step(loss, fit_intercept):
+    X, y = sparse_problem(n=300, d=60, density=0.1)
+    kwargs = dict(loss=loss, alpha=1e-3, epochs=3, lr=0.3, decay=0.8, seed=5)
+    result = hogwild(X, y, workers=1, fit_intercept=fit_intercept, **kwargs)
+    w, b = reference_sgd(X, y, fit_intercept=fit_intercept, **kwargs)
+    np.testing.assert_allclose(result.weights, w, rtol=1e-12, atol=1e-14)
+    assert result.intercept == pytest.approx(b, rel=1e-12, abs=1e-14)
+
+
+@pytest.mark.parametrize("loss", ["log", "hinge", "squared"])
+def test_reported_objective_is_mean_loss_plus_half_alpha_squared_norm(loss):
+    X, y = sparse_problem()
+    result = hogwild(X, y, loss=loss, alpha=1e-3, epochs=2, lr=0.2, fit_intercept=True)
+    assert len(result.objective) == 2
+    expected = objective(X, y, result.weights, result.intercept, loss, 1e-3)
+    assert result.objective[-1] == pytest.approx(expected, rel=1e-12)
+
+
+def test_one_worker_with_a_seed_is_bit_for_bit_deterministic():
+    X, y = sparse_problem()
+    a = hogwild(X, y, workers=1, epochs=3, seed=7)
+    b = hogwild(X, y, workers=1, epochs=3, seed=7)
+    assert np.array_equal(a.weights, b.weights)
+    assert a.objective == b.objective
+    assert not np.array_equal(a.weights, hogwild(X, y, workers=1, epochs=3, seed=8).weights)
+
+
+def test_the_lock_changes_the_timing_only():
+    X, y = sparse_problem()
+    free = hogwild(X, y, workers=1, epochs=2, seed=3)
+    locked = hogwild(X, y, workers=1, epochs=2, seed=3, lock=True)
+    assert locked.lock and not free.lock
+    assert np.array_equal(free.weights, locked.weights)
+
+
+@pytest.mark.parametrize("lock", [False, True])
+def test_two_workers_reach_the_objective_of_one_within_one_percent(lock):
+    X, y = sparse_problem(n=20_000, d=5_000, density=0.004)
+    one = hogwild(X, y, workers=1, epochs=4, alpha=1e-5, seed=1)
+    two = hogwild(X, y, workers=2, epochs=4, alpha=1e-5, seed=1, lock=lock)
+    assert two.workers == 2
+    assert abs(two.objective[-1] / one.objective[-1] - 1) < 0.01
+    assert two.objective[-1] < two.objective[0] < np.log(2)
+    assert two.accuracy(X, y) > 0.9
+
+
+def test_more_workers_than_cores_and_than_rows_still_converge():
+    X, y = sparse_problem(n=200, d=50, density=0.1)
+    result = hogwild(X, y, workers=8, epochs=3, lock=True)
+    assert result.objective[-1] < np.log(2)
+
+
+def test_result_reports_times_rates_and_predicts():
+    X, y = sparse_problem()
+    result = hogwild(X, y, workers=2, epochs=3)
+    assert isinstance(result, HogwildResult)
+    assert len(result.epoch_times) == 3 and all(t > 0 for t in result.epoch_times)
+    assert result.updates_per_second == pytest.approx(3 * X.shape[0] / sum(result.epoch_times))
+    assert result.wall_time >= sum(result.epoch_times)
+    assert set(np.unique(result.predict(X))) <= {-1, 1}
+    assert result.accuracy(X, y) == result.accuracy(X, (y > 0).astype(int))  # {0, 1} labels too
+    assert result.weights.shape == (X.shape[1],)
+
+
+def test_labels_in_zero_one_are_read_as_minus_one_plus_one():
+    X, y = sparse_problem()
+    a = hogwild(X, y, epochs=2)
+    b = hogwild(X, (y > 0).astype(np.int64), epochs=2)
+    assert np.array_equal(a.weights, b.weights)
+
+
+def test_other_sparse_formats_and_dense_arrays_are_converted():
+    X, y = sparse_problem(n=300, d=40, density=0.1)
+    a = hogwild(X, y, epochs=2)
+    for other in (X.tocsc(), X.tocoo(), X.toarray()):
+        np.testing.assert_allclose(hogwild(other, y, epochs=2).weights, a.weights, rtol=1e-12)
+
+
+# --- real parallelism ------------------------------------------------------------------------
+
+
+def test_the_kernels_run_without_the_global_interpreter_lock():
+    assert _kernels.sgd_rows.targetoptions["nogil"] is True
+    X, y = sparse_problem(n=2000, d=500)
+    indptr = X.indptr.astype(np.int64)
+    rows = np.tile(np.arange(2000), 400)  # a long share: ~0.2 s of work
+    w, shrink = np.zeros(500), np.ones(500)
+    flags = np.zeros(1, np.int64), np.zeros(1, np.int64)
+    args = (indptr, X.indices, X.data, y, w, shrink, rows, 0.01, _kernels.LOG, False, *flags, False, 1024)
+    _kernels.sgd_rows(*args[:6], rows[:10], *args[7:])  # compiled before timing
+    worker = threading.Thread(target=_kernels.sgd_rows, args=args)
+    ticks = 0
+    worker.start()
+    while worker.is_alive():  # Python code runs here only if the kernel released the GIL
+        ticks += 1
+    worker.join()
+    assert ticks > 1000
+
+
+def test_a_stop_flag_set_by_another_thread_stops_a_running_kernel_promptly():
+    X, y = sparse_problem(n=2000, d=500)
+    rows = np.tile(np.arange(2000), 2000)  # ~1 s of work if nothing stops it
+    stop, lock = np.zeros(1, np.int64), np.zeros(1, np.int64)
+    out = {}
+
+    def run():
+        out["result"] = _kernels.sgd_rows(X.indptr.astype(np.int64), X.indices, X.data, y, np.zeros(500),
+                                          np.ones(500), rows, 0.01, _kernels.LOG, False, stop, lock,
+                                          False, 1024)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    time.sleep(0.02)
+    tick = time.perf_counter()
+    stop[0] = 1
+    worker.join(timeout=5)
+    assert not worker.is_alive() and time.perf_counter() - tick < 0.5
+    done, status, _ = out["result"]
+    assert status == _kernels.STOPPED and done < rows.size
+
+
+@njit(nogil=True, cache=True)
+def _locked_increments(lock, counter, n):
+    for _ in range(n):
+        _kernels.acquire(lock)
+        counter[0] += 1  # a read-modify-write that loses counts unless the lock excludes
+        _kernels.release(lock)
+
+
+def test_the_spin_lock_excludes_other_threads():
+    lock, counter = np.zeros(1, np.int64), np.zeros(1, np.int64)
+    _locked_increments(lock, counter, 1)
+    counter[0] = 0
+    threads = [threading.Thread(target=_locked_increments, args=(lock, counter, 200_000)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    assert counter[0] == 600_000 and lock[0] == 0
+
+
+# --- reliability -----------------------------------------------------------------------------
+
+
+def test_an_exception_in_a_worker_reaches_the_caller_with_its_traceback_and_stops_the_others(monkeypatch):
+    X, y = sparse_problem(n=20_000, d=2_000, density=0.005)
+    seen = []
+
+    def failing_hook(worker, epoch):
+        seen.append((worker, epoch))
+        if worker == 1 and epoch == 1:
+            raise RuntimeError("injected failure")
+
+    monkeypatch.setattr(hogwild_module, "_before_share", failing_hook)
+    tick = time.perf_counter()
+    with pytest.raises(RuntimeError, match="injected failure") as info:
+        hogwild(X, y, workers=3, epochs=1000)
+    assert time.perf_counter() - tick < 10
+    frames = [frame.name for frame in traceback.extract_tb(info.value.__traceback__)]
+    assert "failing_hook" in frames and "work" in frames  # the worker's own frames
+    assert any("worker 1" in note for note in getattr(info.value, "__notes__", ["worker 1"]))
+    assert max(epoch for _, epoch in seen) == 1  # no worker went on to epoch 2
+    assert hogwild_module.live_workers() == []
+
+
+def test_non_finite_weights_raise_floating_point_error_naming_the_step_size():
+    X, y = sparse_problem()
+    with pytest.raises(FloatingPointError, match=r"lr=1000\.0"):
+        hogwild(X, y, loss="squared", lr=1e3, epochs=50, workers=2)
+    assert hogwild_module.live_workers() == []
+
+
+def test_ctrl_c_stops_every_worker_and_raises_keyboard_interrupt():
+    script = textwrap.dedent("""
+        import os, signal, threading, time
+        import numpy as np, scipy.sparse as sp
+        from sgdlab.parallel import hogwild
+        from sgdlab.parallel.hogwild import live_workers
+        X = sp.random(20000, 2000, density=0.005, format="csr", random_state=0)
+        y = np.where(np.arange(20000) % 2 == 0, 1.0, -1.0)
+        hogwild(X[:100], y[:100], epochs=1)  # compiled (or loaded) before the clock starts
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        tick = time.perf_counter()
+        try:
+            hogwild(X, y, workers=2, epochs=100000)
+        except KeyboardInterrupt:
+            print("interrupted after %.2f s, live workers %d" % (time.perf_counter() - tick, len(live_workers())))
+        else:
+            print("finished without interruption")
+    """)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "live workers 0" in done.stdout, done.stdout + done.stderr
+    assert float(done.stdout.split("after ")[1].split(" s")[0]) < 3
+
+
+# --- arguments -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(loss="logistic"), ValueError, "loss='logistic' is not one of 'log', 'hinge', 'squared'"),
+    (dict(workers=0), ValueError, "workers=0 must be >= 1"),
+    (dict(workers=1.5), TypeError, "workers must be an int, got 1.5"),
+    (dict(epochs=0), ValueError, "epochs=0 must be >= 1"),
+    (dict(lr=0.0), ValueError, "lr=0.0 must be > 0"),
+    (dict(lr=float("nan")), ValueError, "lr=nan must be > 0"),
+    (dict(decay=1.5), ValueError, r"decay=1.5 must be in \(0, 1\]"),
+    (dict(alpha=-1.0), ValueError, "alpha=-1.0 must be >= 0"),
+])
+def test_invalid_arguments_are_refused_naming_the_argument_and_value(kwargs, error, message):
+    X, y = sparse_problem(n=50, d=10, density=0.3)
+    with pytest.raises(error, match=message):
+        hogwild(X, y, **kwargs)
+
+
+def test_data_errors_name_what_is_wrong():
+    X, y = sparse_problem(n=50, d=10, density=0.3)
+    with pytest.raises(ValueError, match="X has 50 rows but y has 49 labels"):
+        hogwild(X, y[:-1])
+    with pytest.raises(ValueError, match=r"labels in \{-1, \+1\} or \{0, 1\}, got values \[0, 1, 2\]"):
+        hogwild(X, np.arange(50) % 3)
+    with pytest.raises(TypeError, match="X must be a scipy.sparse matrix"):
+        hogwild([[1.0]], [1])
+    bad = X.copy()
+    bad.data[0] = np.inf
+    with pytest.raises(ValueError, match="X has non-finite values"):
+        hogwild(bad, y)
