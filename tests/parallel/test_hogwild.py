@@ -264,7 +264,7 @@ def test_ctrl_c_stops_every_worker_and_raises_keyboard_interrupt():
             print("finished without interruption")
     """)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     assert "live workers 0" in done.stdout, done.stdout + done.stderr
     assert float(done.stdout.split("after ")[1].split(" s")[0]) < 3

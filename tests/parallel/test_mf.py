@@ -167,3 +167,31 @@ def test_docstring_examples_run():
     for module in (mf, sgdlab.data, sgdlab.data.libsvm, sgdlab.data.synthetic):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+def test_ctrl_c_stops_every_mf_worker_and_raises_keyboard_interrupt():
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import os, signal, threading, time
+        from sgdlab.data import low_rank_ratings
+        from sgdlab.parallel import hogwild_mf
+        train, _ = low_rank_ratings(300, 200, 5, density=0.2, seed=0)
+        hogwild_mf(train, 5, epochs=1)  # compiled (or loaded) before the clock starts
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        tick = time.perf_counter()
+        try:
+            hogwild_mf(train, 5, workers=2, epochs=10**7)
+        except KeyboardInterrupt:
+            alive = [t for t in threading.enumerate() if t.name.startswith("sgdlab-mf")]
+            print("interrupted after %.2f s, live workers %d" % (time.perf_counter() - tick, len(alive)))
+    """)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env=env)
+    assert done.returncode == 0, done.stderr
+    assert "live workers 0" in done.stdout, done.stdout + done.stderr
+    assert float(done.stdout.split("after ")[1].split(" s")[0]) < 3

@@ -3,7 +3,11 @@ hogwild_mf."""
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, wait
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -42,3 +46,32 @@ def stop_and_drain(futures, stop: np.ndarray) -> None:
         f.cancel()
     while not all(f.done() for f in futures):  # short: a worker stops within one block
         wait(futures, timeout=POLL_SECONDS)
+
+
+@contextmanager
+def deferred_interrupt(stop: np.ndarray) -> Iterator[list[int]]:
+    """Turn Ctrl-C into "raise the stop flag", then KeyboardInterrupt once the workers are out.
+
+    A KeyboardInterrupt raised asynchronously can land between a lock's acquire and the block that
+    releases it (inside the thread pool, say) and hang the shutdown. Here SIGINT only sets ``stop``:
+    the kernels return within a block, the caller sees the returned list non-empty and stops
+    submitting work, and KeyboardInterrupt is raised on the way out. Only in the main thread with
+    Python's default handler installed; elsewhere Ctrl-C is left as it is."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield []
+        return
+    interrupted: list[int] = []
+
+    def on_sigint(signum, frame):
+        interrupted.append(signum)
+        stop[0] = 1
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        raise KeyboardInterrupt
+

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from .._checks import check_float as _check_float
 from .._checks import check_int as _check_int
 from . import _kernels
-from ._workers import wait_all
+from ._workers import deferred_interrupt, wait_all
 
 LOSSES = tuple(_kernels.LOSS_CODES)
 
@@ -161,19 +161,22 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
     objective, epoch_times, updates = [], [], 0
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sgdlab-hogwild")
     try:
-        for epoch in range(epochs):
-            shares = np.array_split(rng.permutation(n), workers)
-            eta = lr * decay**epoch
-            tick = time.perf_counter()
-            shrink = _kernels.shrink_factors(reg, eta)
-            futures = [pool.submit(work, k, epoch, share, eta, shrink) for k, share in enumerate(shares)]
-            updates += sum(wait_all(futures, stop, "Hogwild", epoch))
-            epoch_times.append(time.perf_counter() - tick)
-            if not np.all(np.isfinite(w)):
-                raise FloatingPointError(f"the weights became non-finite in epoch {epoch}: the step "
-                                         f"size lr={lr} is too large for loss={loss!r}; lower lr")
-            objective.append(float(_kernels.objective(indptr, indices, data, y, w, d, alpha, kind,
-                                                      fit_intercept)))
+        with deferred_interrupt(stop) as interrupted:
+            for epoch in range(epochs):
+                shares = np.array_split(rng.permutation(n), workers)
+                eta = lr * decay**epoch
+                tick = time.perf_counter()
+                shrink = _kernels.shrink_factors(reg, eta)
+                futures = [pool.submit(work, k, epoch, share, eta, shrink) for k, share in enumerate(shares)]
+                updates += sum(wait_all(futures, stop, "Hogwild", epoch))
+                if interrupted:  # Ctrl-C: the workers have stopped; raised on leaving the block
+                    break
+                epoch_times.append(time.perf_counter() - tick)
+                if not np.all(np.isfinite(w)):
+                    raise FloatingPointError(f"the weights became non-finite in epoch {epoch}: the step "
+                                             f"size lr={lr} is too large for loss={loss!r}; lower lr")
+                objective.append(float(_kernels.objective(indptr, indices, data, y, w, d, alpha, kind,
+                                                          fit_intercept)))
     finally:
         stop[0] = 1
         pool.shutdown(wait=True, cancel_futures=True)

@@ -52,7 +52,7 @@ from numba import njit
 
 from .._checks import check_float as _check_float
 from .._checks import check_int as _check_int
-from ._workers import wait_all
+from ._workers import deferred_interrupt, wait_all
 
 __all__ = ["MFResult", "hogwild_mf"]
 
@@ -262,22 +262,25 @@ def hogwild_mf(ratings, rank: int, *, workers: int = 2, epochs: int = 10, lr: fl
     bounds = np.linspace(0, n, workers + 1).astype(np.int64)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=THREAD_PREFIX)
     try:
-        for epoch in range(epochs):
-            order = rng.permutation(n)
-            eta = lr * decay**epoch
-            tick = time.perf_counter()
-            futures = [pool.submit(work, w, order, int(bounds[w]), int(bounds[w + 1]), eta)
-                       for w in range(workers)]
-            updates += sum(wait_all(futures, stop, "hogwild_mf", epoch))
-            epoch_times.append(time.perf_counter() - tick)
-            obj, rmse, t_rmse = evaluate()
-            if not np.isfinite(obj):
-                raise FloatingPointError(f"the factors became non-finite in epoch {epoch}: the step "
-                                         f"size lr={lr} is too large for these ratings; lower lr")
-            objective.append(obj)
-            train_rmse.append(rmse)
-            if test_rmse is not None:
-                test_rmse.append(t_rmse if t_rmse is not None else float("nan"))
+        with deferred_interrupt(stop) as interrupted:
+            for epoch in range(epochs):
+                order = rng.permutation(n)
+                eta = lr * decay**epoch
+                tick = time.perf_counter()
+                futures = [pool.submit(work, w, order, int(bounds[w]), int(bounds[w + 1]), eta)
+                           for w in range(workers)]
+                updates += sum(wait_all(futures, stop, "hogwild_mf", epoch))
+                if interrupted:  # Ctrl-C: the workers have stopped; raised on leaving the block
+                    break
+                epoch_times.append(time.perf_counter() - tick)
+                obj, rmse, t_rmse = evaluate()
+                if not np.isfinite(obj):
+                    raise FloatingPointError(f"the factors became non-finite in epoch {epoch}: the step "
+                                             f"size lr={lr} is too large for these ratings; lower lr")
+                objective.append(obj)
+                train_rmse.append(rmse)
+                if test_rmse is not None:
+                    test_rmse.append(t_rmse if t_rmse is not None else float("nan"))
     finally:
         stop[0] = 1
         pool.shutdown(wait=True, cancel_futures=True)
