@@ -249,6 +249,9 @@ def test_ctrl_c_stops_every_worker_and_raises_keyboard_interrupt():
     script = textwrap.dedent("""
         import os, signal, threading, time
         import numpy as np, scipy.sparse as sp
+        # as in an interactive terminal: a parent started in the background (CI) may pass SIGINT on
+        # as ignored, and then no Ctrl-C would reach this process at all
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         from sgdlab.parallel import hogwild
         from sgdlab.parallel.hogwild import live_workers
         X = sp.random(20000, 2000, density=0.005, format="csr", random_state=0)

@@ -178,6 +178,9 @@ def test_ctrl_c_stops_every_mf_worker_and_raises_keyboard_interrupt():
     script = textwrap.dedent("""
         import os, signal, threading, time
         from sgdlab.data import low_rank_ratings
+        # as in an interactive terminal: a parent started in the background (CI) may pass SIGINT on
+        # as ignored, and then no Ctrl-C would reach this process at all
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         from sgdlab.parallel import hogwild_mf
         train, _ = low_rank_ratings(300, 200, 5, density=0.2, seed=0)
         hogwild_mf(train, 5, epochs=1)  # compiled (or loaded) before the clock starts
