@@ -108,7 +108,8 @@ def _compiled(kernel: Callable) -> Callable:
     return compiled
 
 
-def _run_fused(kernel: Callable, args: tuple, fast_kwargs: dict, eager_kwargs: dict) -> None:
+def _run_fused(kernel: Callable, param: Tensor, grad: Tensor, tensors: dict[str, Tensor],
+               hyper: dict[str, Any]) -> None:
     """Run ``kernel`` compiled. Where that fails but the eager kernel runs, compilation is unavailable
     here: warn once, and run eagerly from then on. Where the eager kernel fails too, the error is
     the caller's, and it is raised as the eager path raises it."""
@@ -117,10 +118,10 @@ def _run_fused(kernel: Callable, args: tuple, fast_kwargs: dict, eager_kwargs: d
             # Each update function is its own code object with its own recompile budget; dtypes
             # and static switches (convention, weight-decay mode, AMSGrad's max) may need > 8 graphs.
             with torch._dynamo.config.patch(recompile_limit=64):
-                _compiled(kernel)(*args, **fast_kwargs)
+                _compiled(kernel)(param, grad, **tensors, **_as_kernel_args(hyper, param, tensors=True))
             return
         except Exception as err:  # noqa: BLE001 - judged below by whether the eager kernel runs
-            kernel(*args, **eager_kwargs)
+            kernel(param, grad, **tensors, **_as_kernel_args(hyper, param, tensors=False))
             _COMPILE_FAILED.append(f"{type(err).__name__}: {err}".splitlines()[0][:300])
             warnings.warn(
                 "sgdlab: torch.compile is unavailable here, so optimizers run their eager (unfused) "
@@ -128,7 +129,7 @@ def _run_fused(kernel: Callable, args: tuple, fast_kwargs: dict, eager_kwargs: d
                 RuntimeWarning, stacklevel=5,
             )
             return
-    kernel(*args, **eager_kwargs)
+    kernel(param, grad, **tensors, **_as_kernel_args(hyper, param, tensors=False))
 
 
 def _as_kernel_args(hyper: dict[str, Any], like: Tensor, tensors: bool) -> dict[str, Any]:
@@ -562,12 +563,10 @@ class FlatOptimizer(Optimizer):
         if wd != 0.0:
             hyper["decay"] = self.WEIGHT_DECAY[self.convention]
             hyper["weight_decay"] = wd if hyper["decay"] == "l2" else self.decoupled_decay_factor(group)
-        eager_kwargs = {**tensors, **_as_kernel_args(hyper, param, tensors=False)}
         if fast:
-            fast_kwargs = {**tensors, **_as_kernel_args(hyper, param, tensors=True)}
-            _run_fused(self.kernel, (param, grad), fast_kwargs, eager_kwargs)
+            _run_fused(self.kernel, param, grad, tensors, hyper)
         else:
-            self.kernel(param, grad, **eager_kwargs)
+            self.kernel(param, grad, **tensors, **_as_kernel_args(hyper, param, tensors=False))
 
     def decoupled_decay_factor(self, group: dict[str, Any]) -> float:
         """theta <- theta * (1 - factor) before the update, for decoupled weight decay."""
