@@ -12,7 +12,7 @@ MODULES = ["sgdlab.optim", "sgdlab.optim.momentum", "sgdlab.optim.adaptive", "sg
            "sgdlab.train.loop", "sgdlab.train.schedules", "sgdlab.train.history",
            "sgdlab.train.callbacks", "sgdlab.train.curriculum", "sgdlab.data", "sgdlab.data.libsvm",
            "sgdlab.data.synthetic", "sgdlab.parallel", "sgdlab.parallel.hogwild",
-           "sgdlab.parallel.command", "sgdlab.parallel.mf"]
+           "sgdlab.parallel.command", "sgdlab.parallel.mf", "sgdlab.bench.analysis", "sgdlab.bench.report"]
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -152,6 +152,15 @@ def plot_command(
     _lab_call("plot", function, optimizers, steps, start, lr, out)
 
 
+def _register_compare() -> None:
+    from .bench.command import cli_compare
+
+    app.command("compare")(cli_compare)
+
+
+_register_compare()
+
+
 def _register_hogwild() -> None:
     try:
         from .parallel.command import cli_hogwild

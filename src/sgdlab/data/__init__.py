@@ -14,5 +14,6 @@
 
 from .libsvm import load_libsvm
 from .synthetic import SIZE_PRESETS, low_rank_ratings, parse_size, sparse_classification
+from .text import available_texts, load_text, text_notice
 
 __all__ = ["SIZE_PRESETS", "load_libsvm", "low_rank_ratings", "parse_size", "sparse_classification"]

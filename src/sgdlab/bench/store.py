@@ -1,0 +1,189 @@
+"""The results store of ``sgdlab compare``: every trial in one SQLite file.
+
+One row per trial in ``trials`` (its configuration, seed, status, final metrics, timing, the sgdlab
+and torch versions) and one row per epoch in ``epochs`` (cumulative updates, losses, validation
+metric, cumulative time). A trial is written in one transaction once it has finished, so a run
+killed at any point (Ctrl-C, ``kill -9``, a power cut) leaves only whole trials behind; the trial's
+key (:attr:`sgdlab.bench.protocol.TrialSpec.key`) is the primary key, so rerunning the same command
+skips what is stored and never stores a trial twice. Runs of different configurations (other
+problems, optimizers, grids, seeds) share a store: each takes the trials it needs.
+
+The file is plain SQLite: ``sqlite3 sgdlab-results.sqlite "select optimizer, lr, final_test_metric
+from trials where problem = 'digits_mlp'"``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+#: Bumped when the schema changes; a store of another version is refused rather than misread.
+SCHEMA_VERSION = 1
+
+_TRIAL_COLUMNS = (
+    "key", "problem", "optimizer", "lr", "seed", "epochs", "batch_size", "convention", "phase",
+    "status", "error", "final_val_metric", "final_test_metric", "final_test_loss", "wall_time",
+    "config", "sgdlab_version", "torch_version", "created",
+)
+_EPOCH_COLUMNS = ("epoch", "updates", "train_loss", "val_loss", "val_metric", "time")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trials (
+    key TEXT PRIMARY KEY,
+    problem TEXT NOT NULL,
+    optimizer TEXT NOT NULL,
+    lr REAL NOT NULL,
+    seed INTEGER NOT NULL,
+    epochs INTEGER NOT NULL,
+    batch_size INTEGER,              -- NULL: batch gradient descent
+    convention TEXT NOT NULL,
+    phase TEXT NOT NULL,             -- 'tune' or 'rerun'
+    status TEXT NOT NULL,            -- 'ok', 'diverged' or 'error'
+    error TEXT,
+    final_val_metric REAL,
+    final_test_metric REAL,
+    final_test_loss REAL,
+    wall_time REAL NOT NULL,         -- seconds: build, train, evaluate
+    config TEXT NOT NULL,            -- JSON: the optimizer's hyper-parameters, the problem's budget
+    sgdlab_version TEXT NOT NULL,
+    torch_version TEXT NOT NULL,
+    created TEXT NOT NULL            -- ISO 8601, UTC
+);
+CREATE INDEX IF NOT EXISTS trials_problem_optimizer ON trials (problem, optimizer);
+CREATE TABLE IF NOT EXISTS epochs (
+    key TEXT NOT NULL REFERENCES trials (key) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    updates INTEGER NOT NULL,        -- cumulative optimizer steps at the end of the epoch
+    train_loss REAL,
+    val_loss REAL,
+    val_metric REAL,
+    time REAL NOT NULL,              -- cumulative training seconds at the end of the epoch
+    PRIMARY KEY (key, epoch)
+);
+"""
+
+
+def _finite_or_none(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+class Store:
+    """A results store at ``path`` (created with its directory when missing).
+
+    Use it as a context manager, or call :meth:`close`::
+
+        with Store("sgdlab-results.sqlite") as store:
+            done = store.keys()
+            store.add(record)
+            records = store.trials(problem="digits_mlp")
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.exists() and self.path.is_dir():
+            raise ValueError(f"Invalid store: {str(self.path)!r} is a directory (expected a file)")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+            row = self._db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+        except sqlite3.DatabaseError as err:
+            raise ValueError(f"Invalid store: {str(self.path)!r} is not an sgdlab results store "
+                             f"({err})") from None
+        if row is None:
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif row[0] != str(SCHEMA_VERSION):
+            raise ValueError(f"Invalid store: {str(self.path)!r} has schema version {row[0]}, this "
+                             f"sgdlab reads version {SCHEMA_VERSION}")
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+
+    def keys(self) -> set[str]:
+        """The keys of the finished trials (``ok`` or ``diverged``): the ones a run need not redo.
+        A trial that failed with an error is kept for the report but run again by the next run."""
+        return {k for (k,) in self._db.execute("SELECT key FROM trials WHERE status != 'error'")}
+
+    def add(self, record: Mapping[str, Any]) -> bool:
+        """Store one finished trial (a record as :func:`sgdlab.bench.runner.run_trial` returns it)
+        with its epochs, atomically. Returns ``False`` (and changes nothing) when a finished trial
+        with its key is already stored; a stored trial that failed with an error is replaced."""
+        missing = [c for c in _TRIAL_COLUMNS if c not in record and c not in ("error", "config")]
+        if missing or "history" not in record:
+            raise ValueError(f"Invalid record: missing {', '.join(missing or ['history'])}")
+        row = dict(record)
+        row.setdefault("error", None)
+        row["config"] = json.dumps(row.get("config") or {}, sort_keys=True)
+        for name in ("final_val_metric", "final_test_metric", "final_test_loss"):
+            row[name] = _finite_or_none(row[name])
+        cur = self._db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            cur.execute("DELETE FROM trials WHERE key = ? AND status = 'error'", (row["key"],))
+            cur.execute(f"INSERT OR IGNORE INTO trials ({', '.join(_TRIAL_COLUMNS)}) "
+                        f"VALUES ({', '.join('?' * len(_TRIAL_COLUMNS))})",
+                        [row[c] for c in _TRIAL_COLUMNS])
+            inserted = cur.rowcount == 1
+            if inserted:
+                cur.executemany(
+                    f"INSERT INTO epochs (key, {', '.join(_EPOCH_COLUMNS)}) "
+                    f"VALUES (?, {', '.join('?' * len(_EPOCH_COLUMNS))})",
+                    [[row["key"]] + [_finite_or_none(e.get(c)) if c not in ("epoch", "updates")
+                                     else int(e[c]) for c in _EPOCH_COLUMNS]
+                     for e in row["history"]])
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        return inserted
+
+    def trials(self, *, problem: str | None = None, optimizer: str | None = None,
+               keys: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """The stored trials (optionally of one problem / optimizer / set of keys) as records, each
+        with its ``history`` (a list of epoch dicts) and ``config`` (a dict), in insertion order."""
+        where, args = [], []
+        if problem is not None:
+            where.append("problem = ?")
+            args.append(problem)
+        if optimizer is not None:
+            where.append("optimizer = ?")
+            args.append(optimizer)
+        sql = f"SELECT {', '.join(_TRIAL_COLUMNS)} FROM trials"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY rowid"
+        wanted = set(keys) if keys is not None else None
+        out = []
+        for values in self._db.execute(sql, args):
+            record = dict(zip(_TRIAL_COLUMNS, values))
+            if wanted is not None and record["key"] not in wanted:
+                continue
+            record["config"] = json.loads(record["config"])
+            out.append(record)
+        histories: dict[str, list[dict[str, Any]]] = {r["key"]: [] for r in out}
+        for values in self._db.execute(
+                f"SELECT key, {', '.join(_EPOCH_COLUMNS)} FROM epochs ORDER BY key, epoch"):
+            if values[0] in histories:
+                histories[values[0]].append(dict(zip(_EPOCH_COLUMNS, values[1:])))
+        for record in out:
+            record["history"] = histories[record["key"]]
+        return out

@@ -1,0 +1,100 @@
+"""The SQLite results store: round trip, no duplicates, atomic trials, errors retried."""
+
+import sqlite3
+
+import pytest
+
+from sgdlab.bench.store import Store
+
+
+def _record(key="k1", status="ok", epochs=2, **kw):
+    history = [{"epoch": e, "updates": 10 * e, "train_loss": 1.0 / e, "val_loss": 1.5 / e,
+                "val_metric": 0.5 + 0.1 * e, "time": 0.25 * e} for e in range(1, epochs + 1)]
+    return {"key": key, "problem": "p", "optimizer": "adam", "lr": 0.01, "seed": 0, "epochs": epochs,
+            "batch_size": 32, "convention": "paper", "phase": "tune", "status": status, "error": None,
+            "final_val_metric": 0.7, "final_test_metric": 0.68, "final_test_loss": 0.9, "wall_time": 1.5,
+            "config": {"optimizer": {"lr": 0.01, "betas": [0.9, 0.999]}}, "history": history,
+            "sgdlab_version": "0.1.0", "torch_version": "2.13.0", "created": "2026-11-30T07:00:00+00:00",
+            **kw}
+
+
+def test_a_trial_round_trips_with_its_epochs_and_config(tmp_path):
+    with Store(tmp_path / "s.sqlite") as store:
+        assert store.add(_record())
+    with Store(tmp_path / "s.sqlite") as store:  # reopened: it is on disk
+        (got,) = store.trials()
+    expected = _record()
+    assert got == expected
+
+
+def test_the_same_trial_is_stored_once(tmp_path):
+    with Store(tmp_path / "s.sqlite") as store:
+        assert store.add(_record())
+        assert not store.add(_record(final_test_metric=0.1))
+        assert len(store) == 1 and store.trials()[0]["final_test_metric"] == 0.68
+        assert sqlite3.connect(tmp_path / "s.sqlite").execute("select count(*) from epochs").fetchone() == (2,)
+
+
+def test_a_failed_trial_is_reported_but_run_again(tmp_path):
+    with Store(tmp_path / "s.sqlite") as store:
+        store.add(_record("bad", status="error", error="Traceback ...", epochs=0))
+        assert "bad" not in store.keys() and len(store) == 1
+        assert store.add(_record("bad"))
+        (got,) = store.trials()
+        assert got["status"] == "ok" and len(got["history"]) == 2
+
+
+def test_a_trial_that_fails_to_write_leaves_nothing(tmp_path, monkeypatch):
+    with Store(tmp_path / "s.sqlite") as store:
+        broken = _record()
+        broken["history"][1] = {"epoch": 2}  # no 'updates': the epochs insert fails after the trial row
+        with pytest.raises(KeyError):
+            store.add(broken)
+        assert len(store) == 0 and store.trials() == []
+        assert store.add(_record())
+
+
+def test_non_finite_metrics_are_stored_as_null(tmp_path):
+    with Store(tmp_path / "s.sqlite") as store:
+        store.add(_record(final_val_metric=float("nan"), final_test_loss=float("inf")))
+        got = store.trials()[0]
+    assert got["final_val_metric"] is None and got["final_test_loss"] is None
+
+
+def test_trials_filter_by_problem_optimizer_and_keys(tmp_path):
+    with Store(tmp_path / "s.sqlite") as store:
+        store.add(_record("a"))
+        store.add(_record("b", optimizer="sgd"))
+        store.add(_record("c", problem="q"))
+        assert [r["key"] for r in store.trials(optimizer="sgd")] == ["b"]
+        assert [r["key"] for r in store.trials(problem="q")] == ["c"]
+        assert [r["key"] for r in store.trials(keys=["a", "c", "zz"])] == ["a", "c"]
+
+
+def test_a_file_that_is_not_a_store_is_refused_naming_it(tmp_path):
+    path = tmp_path / "notes.sqlite"
+    path.write_text("hello, this is not SQLite\n" * 100)
+    with pytest.raises(ValueError, match="notes.sqlite.*not an sgdlab results store"):
+        Store(path)
+
+
+def test_a_store_of_another_schema_version_is_refused(tmp_path):
+    with Store(tmp_path / "s.sqlite"):
+        pass
+    db = sqlite3.connect(tmp_path / "s.sqlite")
+    db.execute("update meta set value = '99' where name = 'schema_version'")
+    db.commit()
+    with pytest.raises(ValueError, match="schema version 99"):
+        Store(tmp_path / "s.sqlite")
+
+
+def test_a_directory_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="is a directory"):
+        Store(tmp_path)
+
+
+def test_a_record_missing_fields_is_refused_naming_them(tmp_path):
+    record = _record()
+    del record["seed"]
+    with Store(tmp_path / "s.sqlite") as store, pytest.raises(ValueError, match="missing seed"):
+        store.add(record)
