@@ -98,6 +98,18 @@ def test_animate_writes_a_gif_with_one_frame_per_sampled_step(tmp_path):
     assert anim._fig is not None  # a matplotlib FuncAnimation, for notebooks
 
 
+def test_gif_keeps_every_optimizers_colour_exactly(tmp_path):
+    names = ["sgd", "momentum", "nag", "adam"]  # red, green, orange, blue: once merged by the palette
+    lab.animate("beale", names, steps=40, max_frames=5, out=tmp_path / "b.gif")
+    gif = Image.open(tmp_path / "b.gif")
+    gif.seek(gif.n_frames - 1)
+    pixels = {tuple(p) for p in np.asarray(gif.convert("RGB")).reshape(-1, 3)}
+    for name in names:
+        hexcolor = lab.figures.COLORS[name]
+        rgb = tuple(int(hexcolor[i:i + 2], 16) for i in (1, 3, 5))
+        assert rgb in pixels, name
+
+
 def test_animate_to_html_embeds_the_animation(tmp_path):
     lab.animate("saddle", ["sgd"], steps=10, out=tmp_path / "s.html")
     page = (tmp_path / "s.html").read_text()

@@ -286,10 +286,15 @@ def save(drawing: _Drawing, frames: np.ndarray, out: Path, fps: int) -> None:
     if suffix == ".mp4":
         _write_mp4(_frames(drawing, frames), out, fps, drawing.fig)
         return
-    # One palette for all frames (taken from the last, which shows every path): consecutive frames
-    # then differ only where the paths moved, and the GIF stores just those rectangles.
+    # One palette for all frames: consecutive frames then differ only where the paths moved, and
+    # the GIF stores just those rectangles. It holds every optimizer's colour exactly (a palette cut
+    # from the image alone merges thin lines: sgd's red came out orange, momentum's green black),
+    # and the rest is cut from the last frame, which shows every path.
     rgb = list(_frames(drawing, frames))
-    palette = Image.fromarray(rgb[-1]).quantize(colors=96, method=Image.Quantize.MEDIANCUT)
+    fixed = [int(c[i:i + 2], 16) for c in COLORS.values() for i in (1, 3, 5)]
+    cut = Image.fromarray(rgb[-1]).quantize(colors=96 - len(COLORS), method=Image.Quantize.MEDIANCUT)
+    palette = Image.new("P", (1, 1))
+    palette.putpalette(fixed + cut.getpalette()[:3 * (96 - len(COLORS))])
     images = [Image.fromarray(f).quantize(palette=palette, dither=Image.Dither.NONE) for f in rgb]
     hold = [int(1000 / fps)] * (len(images) - 1) + [2000]  # pause on the last frame
     buffer = io.BytesIO() if suffix == ".html" else out
