@@ -178,6 +178,23 @@ def _register_hogwild() -> None:
 _register_hogwild()
 
 
+def _register_distributed() -> None:
+    try:
+        from .distributed.command import cli_distributed
+    except ImportError as err:  # the [distributed] extra (ray) is not installed
+        missing = str(err)
+
+        @app.command("distributed")
+        def distributed_missing() -> None:
+            """Distributed SGD on Ray (needs: pip install 'sgdlab[distributed]')."""
+            raise typer.BadParameter(f"needs the distributed extra: pip install 'sgdlab[distributed]' ({missing})")
+        return
+    app.command("distributed")(cli_distributed)
+
+
+_register_distributed()
+
+
 def main() -> None:
     app()
 

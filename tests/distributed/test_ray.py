@@ -1,0 +1,237 @@
+"""The algorithms on a local Ray instance with 2 CPUs: they train, sync SGD is exact, and failures
+(a killed worker, a killed shard, an unreachable cluster) end as documented, never in a hang.
+
+One Ray instance and one Cluster for the module: its actors are reused from test to test."""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+ray = pytest.importorskip("ray", reason="needs the distributed extra: pip install 'sgdlab[distributed]'")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from sgdlab.cli import app  # noqa: E402
+from sgdlab.distributed import (Cluster, delay_tolerant_adagrad, downpour, eamsgd, easgd, probe,  # noqa: E402
+                                sync_sgd)
+from sgdlab.distributed.command import distributed_command  # noqa: E402
+from sgdlab.distributed.server import OptimizerServer  # noqa: E402
+
+N_EXAMPLES, DIM = 512, 8
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with Cluster(num_cpus=2) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def regression():
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(N_EXAMPLES, DIM, generator=g)
+    y = X @ torch.linspace(-1, 1, DIM).reshape(DIM, 1) + 0.5
+    return X, y
+
+
+def linear(seed=0):
+    torch.manual_seed(seed)
+    return torch.nn.Linear(DIM, 1)
+
+
+def slow_linear(sleep_s):
+    """A linear model whose forward pass sleeps: runs long enough to be interrupted (a class made
+    here is pickled by value, so the workers need not import this test module)."""
+    class SlowLinear(torch.nn.Linear):
+        def forward(self, x):
+            time.sleep(sleep_s)
+            return super().forward(x)
+
+    torch.manual_seed(0)
+    return SlowLinear(DIM, 1)
+
+
+MSE = torch.nn.functional.mse_loss
+STEPS = 2 * N_EXAMPLES // 32  # two epochs of batch 32
+
+
+@pytest.mark.parametrize("fn, kwargs, async_", [
+    (downpour, {"lr": 0.1}, True),
+    (delay_tolerant_adagrad, {"lr": 0.5}, True),
+    (easgd, {"lr": 0.1, "tau": 4}, True),
+    (eamsgd, {"lr": 0.02, "tau": 4, "momentum": 0.9}, True),
+    (easgd, {"lr": 0.1, "tau": 4, "synchronous": True}, False),
+    (sync_sgd, {"lr": 0.1}, False),
+], ids=["downpour", "dtadagrad", "easgd", "eamsgd", "easgd-sync", "sync"])
+def test_each_algorithm_lowers_the_loss_on_ray(cluster, regression, fn, kwargs, async_):
+    result = fn(linear(), MSE, regression, workers=2, shards=2, epochs=2, batch_size=32, cluster=cluster,
+                **kwargs)
+    assert result.final_loss < 0.1 * result.curve.loss[0]
+    assert result.params.shape == (DIM + 1,)
+    np.testing.assert_allclose(result.model.weight.detach().numpy().ravel(), result.params[:DIM])
+    assert result.steps == STEPS
+    assert result.curve.updates[-1] == result.updates and result.curve.steps[-1] == result.steps
+    assert np.all(np.diff(result.curve.time) >= 0) and np.all(np.diff(result.curve.updates) > 0)
+    assert result.updates_per_second > 0 and result.worker_failures == 0 and not result.events
+    if not async_:
+        assert set(result.staleness) == {0}
+
+
+def test_downpour_and_dtadagrad_push_once_per_minibatch_with_n_push_1(cluster, regression):
+    result = downpour(linear(), MSE, regression, workers=2, shards=1, epochs=2, lr=0.1, cluster=cluster)
+    assert result.updates == STEPS
+    assert sum(result.staleness.values()) == STEPS
+
+
+def test_sync_sgd_on_ray_is_full_batch_gradient_descent_when_each_worker_takes_its_whole_shard(cluster, regression):
+    X, y = regression
+    result = sync_sgd(linear(), MSE, regression, workers=2, shards=2, lr=0.2, epochs=6,
+                      batch_size=N_EXAMPLES // 2, cluster=cluster)
+    # each worker's gradient is its half's mean gradient; their mean is the full gradient
+    model = linear()
+    w, b = model.weight.detach().numpy().ravel().astype(float), model.bias.item()
+    Xn, yn = X.numpy().astype(float), y.numpy().ravel().astype(float)
+    # 6 epochs of 2 minibatches = 12 gradients: 6 rounds of the 2 workers' whole halves
+    for _ in range(6):
+        r = Xn @ w + b - yn
+        w, b = w - 0.2 * 2 * Xn.T @ r / len(yn), b - 0.2 * 2 * r.mean()
+    np.testing.assert_allclose(result.params, np.append(w, b), rtol=1e-4, atol=1e-5)
+    assert result.updates == 6 and result.staleness == {0: 12}
+
+
+def kill_when(cluster, what, after_updates, run_dir):
+    """Kill a lent worker ("worker") or shard 0 ("shard") once shard 0 of the run writing its
+    checkpoints to ``run_dir`` has applied ``after_updates``."""
+    def killer():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            shards = cluster.lent_shards
+            if shards and (run_dir / "shard-0.pt").exists():  # this run's shards are set up
+                try:
+                    if ray.get(shards[0].handle.summary.remote(), timeout=5)["version"] >= after_updates:
+                        break
+                except ray.exceptions.RayError:
+                    pass
+            time.sleep(0.005)
+        target = cluster.lent_workers[0] if what == "worker" else cluster.lent_shards[0].handle
+        ray.kill(target)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("fn, kwargs, policy", [
+    (downpour, {"lr": 0.1}, "replace"),
+    (easgd, {"lr": 0.1, "tau": 2}, "reassign"),
+    (sync_sgd, {"lr": 0.1}, "replace"),
+], ids=["downpour-replace", "easgd-reassign", "sync-replace"])
+def test_a_worker_killed_mid_run_is_replaced_or_its_share_reassigned_and_training_finishes(
+        cluster, regression, tmp_path, fn, kwargs, policy):
+    killer = kill_when(cluster, "worker", after_updates=4, run_dir=tmp_path)
+    result = fn(slow_linear(0.008), MSE, regression, workers=2, shards=1, epochs=2, batch_size=32,
+                on_worker_failure=policy, checkpoint_dir=tmp_path, cluster=cluster, **kwargs)
+    killer.join(timeout=5)
+    assert result.worker_failures == 1
+    assert any("worker" in e and "died" in e for e in result.events), result.events
+    word = {"replace": "new worker", "reassign": "first worker to finish"}[policy]
+    assert any(word in e for e in result.events), result.events
+    # the work of the dead worker was done by another: (almost) every minibatch reached the server
+    assert result.steps >= STEPS - 4
+    assert result.final_loss < 0.1 * result.curve.loss[0]
+
+
+def test_a_worker_failure_can_end_the_run_instead(cluster, regression, tmp_path):
+    killer = kill_when(cluster, "worker", after_updates=5, run_dir=tmp_path)
+    with pytest.raises(RuntimeError, match="on_worker_failure='raise'"):
+        downpour(slow_linear(0.008), MSE, regression, workers=2, epochs=2, on_worker_failure="raise",
+                 checkpoint_dir=tmp_path, cluster=cluster)
+    killer.join(timeout=5)
+
+
+@pytest.mark.parametrize("no_restart", [True, False], ids=["ray.kill", "ray.kill-no_restart=False"])
+def test_a_killed_shard_restarts_from_its_checkpoint(cluster, tmp_path, no_restart):
+    _, (slot,) = cluster.take(0, 1)
+    x0 = np.linspace(-1, 1, 5)
+    grads = [np.full(5, 0.1 * (k + 1)) for k in range(5)]
+    ray.get(slot.handle.setup.remote({"kind": "optimizer", "options": {"optimizer": "adagrad", "lr": 0.1},
+                                      "index": 0, "params": torch.from_numpy(x0), "record_every": 1,
+                                      "checkpoint_every": 3, "checkpoint_dir": str(tmp_path)}))
+    for g in grads:
+        ray.get(slot.handle.push.remote(0, g, ray.get(slot.handle.read.remote(0))[1]))
+    checkpoint = ray.get(slot.handle.load_checkpoint.remote())
+    assert checkpoint["version"] == 3
+    ray.kill(slot.handle, no_restart=no_restart)
+    if no_restart:  # dead for good: the driver starts it again under its name
+        time.sleep(0.2)
+        cluster.revive(slot)
+    else:           # Ray restarts it by itself
+        time.sleep(0.3)
+    restored = ray.get(slot.handle.state.remote(), timeout=60)
+    np.testing.assert_array_equal(restored["x"].numpy(), checkpoint["x"].numpy())
+    assert restored["version"] == 3
+    replay = OptimizerServer(x0, "adagrad", lr=0.1)   # what the first three pushes make, by hand
+    for g in grads[:3]:
+        replay.push(0, g, replay.version)
+    np.testing.assert_allclose(restored["x"].numpy(), replay.params.numpy(), rtol=1e-12)
+    assert ray.get(slot.handle.summary.remote())["restarts"] == 1
+    cluster.give_back([], [slot])
+
+
+def test_a_shard_killed_mid_run_comes_back_from_its_checkpoint_and_training_finishes(cluster, regression, tmp_path):
+    killer = kill_when(cluster, "shard", after_updates=12, run_dir=tmp_path)
+    result = downpour(slow_linear(0.008), MSE, regression, workers=2, shards=2, epochs=2, lr=0.1,
+                      checkpoint_every=5, checkpoint_dir=tmp_path, cluster=cluster)
+    killer.join(timeout=5)
+    assert any("server shard 0 died" in e for e in result.events), result.events
+    assert result.final_loss < 0.1 * result.curve.loss[0]
+
+
+def test_an_unreachable_address_is_a_clear_error_within_the_timeout():
+    tick = time.monotonic()
+    with pytest.raises(ConnectionError, match="127.0.0.1:1"):
+        probe("127.0.0.1:1", timeout=2)
+    assert time.monotonic() - tick < 10
+
+
+def test_the_command_with_an_unreachable_address_fails_with_a_message_not_a_hang():
+    env = {**os.environ, "RAY_ADDRESS": ""}
+    tick = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "sgdlab.cli", "distributed", "downpour", "--problem",
+                          "digits_logreg", "--address", "127.0.0.1:1", "--connect-timeout", "2"],
+                         capture_output=True, text=True, timeout=90, env=env)
+    assert out.returncode == 1
+    assert "could not reach a Ray cluster at address '127.0.0.1:1' within 2 s" in out.stdout + out.stderr
+    assert time.monotonic() - tick < 60
+
+
+def test_the_command_runs_an_algorithm_on_a_benchmark_problem(cluster, tmp_path):
+    lines = []
+    result = distributed_command("easgd", problem="digits_logreg", workers=2, epochs=2, lr=0.3, tau=2,
+                                 plot=tmp_path / "curve.png", cluster=cluster, echo=lines.append)
+    output = "\n".join(lines)
+    assert "easgd: 2 worker(s), 1 shard(s)" in output
+    assert "| seconds | updates | gradients | loss | metric |" in output
+    assert "staleness (updates applied between a worker's read and its update)" in output
+    assert (tmp_path / "curve.png").stat().st_size > 0
+    assert result.curve.metric[-1] > 0.8   # digits_logreg's validation accuracy
+
+
+def test_the_command_refuses_an_option_the_algorithm_does_not_take():
+    result = CliRunner().invoke(app, ["distributed", "downpour", "--problem", "digits_logreg", "--tau", "4"])
+    assert result.exit_code == 2
+    assert "--tau" in result.output and "applies to easgd, eamsgd, not downpour" in result.output
+
+
+def test_actors_that_cannot_be_scheduled_end_the_run_with_an_error_not_a_hang(cluster, regression):
+    with Cluster(worker_cpus=1000, shard_cpus=1000) as greedy:   # this Ray instance has 2 CPUs: never placed
+        tick = time.monotonic()
+        with pytest.raises(TimeoutError, match="did not start within 2 s"):
+            downpour(linear(), MSE, regression, workers=2, shard_timeout=2, cluster=greedy)
+        assert time.monotonic() - tick < 20
