@@ -14,10 +14,14 @@ import pytest
 import scipy.sparse as sp
 from numba import njit
 
+from sgdlab.data import sparse_classification
 from sgdlab.parallel import HogwildResult, hogwild
 from sgdlab.parallel import _kernels
 
 hogwild_module = importlib.import_module("sgdlab.parallel.hogwild")  # the package exports the function
+
+# the kernel's arguments for plain Hogwild!: no hot weights
+NO_HOT = (0, 0, 0, np.empty(0), 1, _kernels.fold_locks(0))
 
 
 def sparse_problem(n=2000, d=500, density=0.02, seed=0):
@@ -100,6 +104,106 @@ def test_one_worker_with_a_seed_is_bit_for_bit_deterministic():
     assert not np.array_equal(a.weights, hogwild(X, y, workers=1, epochs=3, seed=8).weights)
 
 
+@pytest.mark.parametrize("loss", ["log", "hinge", "squared"])
+@pytest.mark.parametrize("fit_intercept", [False, True])
+@pytest.mark.parametrize("fold_every", [1, 7])
+def test_one_worker_with_every_weight_hot_is_the_documented_update_up_to_rounding(loss, fit_intercept,
+                                                                                 fold_every):
+    X, y = sparse_problem(n=300, d=60, density=0.1)
+    kwargs = dict(loss=loss, alpha=1e-3, epochs=3, lr=0.3, decay=0.8, seed=5)
+    result = hogwild(X, y, workers=1, fit_intercept=fit_intercept, hot=61, fold_every=fold_every, **kwargs)
+    assert result.hot == 60 + fit_intercept  # every feature (all 60 occur) and the intercept
+    w, b = reference_sgd(X, y, fit_intercept=fit_intercept, **kwargs)
+    # the fold computes w + (u - base) instead of u: equal up to rounding
+    np.testing.assert_allclose(result.weights, w, rtol=1e-10, atol=1e-13)
+    assert result.intercept == pytest.approx(b, rel=1e-10, abs=1e-13)
+
+
+def test_fold_adds_the_private_change_to_the_shared_weight_and_restarts_the_copy():
+    # two shared hot weights at w[2:4]; the worker's copies of them at w[5:7]
+    w = np.array([0.5, -1.0, 2.0, 4.0, 0.0, 2.75, 4.0])
+    base = np.array([1.5, 4.0])  # the copies' values at the previous fold
+    locks = _kernels.fold_locks(2)
+    _kernels.fold(w, 2, 2, 5, base, locks)
+    # w[2]: 2.0 + (2.75 - 1.5) = 3.25 (another worker had moved it from 1.5 to 2.0); w[3] unchanged
+    np.testing.assert_array_equal(w, [0.5, -1.0, 3.25, 4.0, 0.0, 3.25, 4.0])
+    np.testing.assert_array_equal(base, [3.25, 4.0])
+    assert not locks.any()  # released
+
+
+@njit(nogil=True, cache=True)
+def _add_and_fold(w, private_at, base, locks, times):
+    for _ in range(times):
+        w[private_at] += 1.0  # one private step of +1 on the hot weight w[0], then a fold
+        _kernels.fold(w, 1, 0, private_at, base, locks)
+
+
+def test_concurrent_folds_lose_no_addition():
+    w = np.zeros(1 + 2 * 16)
+    bases = [np.zeros(1), np.zeros(1)]
+    locks = _kernels.fold_locks(1)
+    _add_and_fold(w, 8, bases[0], locks, 1)  # compiled before the threads start
+    w[:] = 0.0
+    bases[0][0] = 0.0
+    threads = [threading.Thread(target=_add_and_fold, args=(w, at, base, locks, 300_000))
+               for at, base in zip((8, 24), bases)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert w[0] == 600_000.0  # without the lock, two interleaved read-add-writes lose one addition
+
+
+def test_hot_weights_by_default_only_with_several_workers_and_no_lock():
+    X, y = sparse_classification(4000, 500, 10, seed=0)  # power-law feature frequencies
+    X = sp.hstack([X, sp.csr_matrix(np.full((4000, 1), 0.5))]).tocsr()  # in every row, but heavy
+    counts = np.bincount(X.indices, minlength=X.shape[1])
+    squares = np.asarray(X.multiply(X).mean(axis=0)).ravel()
+    # updated at least twice per fold_every = 50 rows, and lr * fold_every * 1/4 (log loss) *
+    # mean(x^2) <= 0.5
+    expected = int(np.sum((counts * 50 >= 2 * 4000) & (0.5 * 50 * 0.25 * squares <= 0.5)))
+    assert 10 <= expected < 100 and counts[-1] == 4000 and 0.5 * 50 * 0.25 * squares[-1] > 0.5
+    assert hogwild(X, y, workers=2, epochs=1, fold_every=50).hot == expected
+    assert hogwild(X, y, workers=2, epochs=1, fold_every=50, fit_intercept=True).hot == expected  # b too heavy
+    assert hogwild(X, y, workers=2, epochs=1, fold_every=50, lr=0.001, fit_intercept=True).hot == \
+        int(np.sum(counts * 50 >= 2 * 4000)) + 1  # small steps: the heavy feature and b are hot too
+    assert hogwild(X, y, workers=1, epochs=1, fold_every=50).hot == 0
+    assert hogwild(X, y, workers=2, epochs=1, fold_every=50, lock=True).hot == 0
+    assert hogwild(X, y, workers=2, epochs=1, hot=0).hot == 0
+
+
+def test_at_most_max_hot_weights_by_default_the_most_frequent(monkeypatch):
+    X, y = sparse_classification(4000, 500, 10, seed=0)
+    counts = np.bincount(X.indices, minlength=X.shape[1])
+    monkeypatch.setattr(hogwild_module, "MAX_HOT", 5)
+    monkeypatch.setattr(hogwild_module, "MIN_HOT_SHARE", 0.0)  # 5 features take less than half
+    result = hogwild(X, y, workers=2, epochs=1, fold_every=50)
+    assert result.hot == 5 and int(np.sum(counts * 50 >= 2 * 4000)) > 5
+    layout_hot = hogwild_module.hot_weights(counts, np.zeros(X.shape[1]), 4000, None, 50, 0.125, False)
+    np.testing.assert_array_equal(layout_hot, np.sort(np.argsort(-counts, kind="stable")[:5]))
+
+
+def test_no_hot_weights_by_default_unless_they_take_half_of_the_updates(monkeypatch):
+    X, y = sparse_problem(n=20_000, d=2_000, density=0.01)  # uniform: no feature stands out
+    counts = np.bincount(X.indices, minlength=2_000)
+    assert np.all(counts * 512 >= 2 * 20_000)  # every feature updated twice per 512 rows: eligible
+    monkeypatch.setattr(hogwild_module, "MAX_HOT", 200)  # the 200 most frequent: ~10% of the updates
+    assert hogwild(X, y, workers=2, epochs=1, fold_every=512).hot == 0
+    monkeypatch.setattr(hogwild_module, "MIN_HOT_SHARE", 0.05)
+    assert hogwild(X, y, workers=2, epochs=1, fold_every=512).hot == 200
+
+
+def test_the_fold_interval_by_default_is_the_one_whose_hot_weights_take_most_updates():
+    # n = 1000 rows, log loss at lr 0.5 (step 0.125); 2 updates per fold needed: counts * k >= 2000
+    counts = np.array([1000, 3, 3, 3])  # features 1-3 qualify from k = 667 on: 1024
+    squares = np.array([1e-4, 1e-6, 1e-6, 1e-6])  # 0 light enough up to 0.5 / (0.125 * 1e-4) = 40000
+    hot, every = hogwild_module.choose_hot(counts, squares, 1000, None, None, 0.125, False)
+    assert every == 1024 and hot.tolist() == [0, 1, 2, 3]  # 1009 counts (256, 512: 1000)
+    squares[0] = 0.006  # now 0 is delayed too long from 0.5 / (0.125 * 0.006) = 667 rows on
+    hot, every = hogwild_module.choose_hot(counts, squares, 1000, None, None, 0.125, False)
+    assert every == 256 and hot.tolist() == [0]  # 1000 counts at 256 and 512 (the shorter kept), 9 after
+
+
 def test_the_lock_changes_the_timing_only():
     X, y = sparse_problem()
     free = hogwild(X, y, workers=1, epochs=2, seed=3)
@@ -108,12 +212,12 @@ def test_the_lock_changes_the_timing_only():
     assert np.array_equal(free.weights, locked.weights)
 
 
-@pytest.mark.parametrize("lock", [False, True])
-def test_two_workers_reach_the_objective_of_one_within_one_percent(lock):
-    X, y = sparse_problem(n=20_000, d=5_000, density=0.004)
+@pytest.mark.parametrize("lock, hot", [(False, None), (False, 0), (True, None)])
+def test_two_workers_reach_the_objective_of_one_within_one_percent(lock, hot):
+    X, y = sparse_classification(20_000, 5_000, 20, seed=1)  # power-law: hot features by default
     one = hogwild(X, y, workers=1, epochs=4, alpha=1e-5, seed=1)
-    two = hogwild(X, y, workers=2, epochs=4, alpha=1e-5, seed=1, lock=lock)
-    assert two.workers == 2
+    two = hogwild(X, y, workers=2, epochs=4, alpha=1e-5, seed=1, lock=lock, hot=hot)
+    assert two.workers == 2 and (two.hot > 0) == (hot is None and not lock)
     assert abs(two.objective[-1] / one.objective[-1] - 1) < 0.01
     assert two.objective[-1] < two.objective[0] < np.log(2)
     assert two.accuracy(X, y) > 0.9
@@ -161,9 +265,10 @@ def test_the_kernels_run_without_the_global_interpreter_lock():
     rows = np.tile(np.arange(2000), 400)  # a long share: ~0.2 s of work
     w, shrink = np.zeros(500), np.ones(500)
     flags = np.zeros(1, np.int64), np.zeros(1, np.int64)
-    args = (indptr, X.indices, X.data, y, w, shrink, rows, 0.01, _kernels.LOG, False, *flags, False, 1024)
-    _kernels.sgd_rows(*args[:6], rows[:10], *args[7:])  # compiled before timing
-    worker = threading.Thread(target=_kernels.sgd_rows, args=args)
+    head = (indptr, X.indices, X.data, y, w, shrink)
+    tail = (0.01, _kernels.LOG, -1, *flags, False, 1024, *NO_HOT)
+    _kernels.sgd_rows(*head, rows[:10], _kernels.row_counter(), *tail)  # compiled before timing
+    worker = threading.Thread(target=_kernels.sgd_rows, args=(*head, rows, _kernels.row_counter(), *tail))
     ticks = 0
     worker.start()
     while worker.is_alive():  # Python code runs here only if the kernel released the GIL
@@ -180,8 +285,8 @@ def test_a_stop_flag_set_by_another_thread_stops_a_running_kernel_promptly():
 
     def run():
         out["result"] = _kernels.sgd_rows(X.indptr.astype(np.int64), X.indices, X.data, y, np.zeros(500),
-                                          np.ones(500), rows, 0.01, _kernels.LOG, False, stop, lock,
-                                          False, 1024)
+                                          np.ones(500), rows, _kernels.row_counter(), 0.01, _kernels.LOG,
+                                          -1, stop, lock, False, 1024, *NO_HOT)
 
     worker = threading.Thread(target=run)
     worker.start()
@@ -192,6 +297,29 @@ def test_a_stop_flag_set_by_another_thread_stops_a_running_kernel_promptly():
     assert not worker.is_alive() and time.perf_counter() - tick < 0.5
     done, status, _ = out["result"]
     assert status == _kernels.STOPPED and done < rows.size
+
+
+def test_workers_sharing_an_epoch_order_step_on_each_row_exactly_once():
+    # row i has the single feature i (value 1); squared loss, no penalty, w = 0: one step on row i
+    # sets w_i = eta * y_i, a second would set it to eta * y_i * (2 - eta), none leaves 0
+    n = 100_003  # not a multiple of the chunk
+    X = sp.identity(n, format="csr")
+    y = np.where(np.arange(n) % 3 == 0, 1.0, -1.0)
+    order = np.random.default_rng(0).permutation(n)
+    w, counter = np.zeros(n), _kernels.row_counter()
+    stop, lock = np.zeros(1, np.int64), np.zeros(1, np.int64)
+    head = (X.indptr.astype(np.int64), X.indices, X.data, y, w, np.ones(n))
+    tail = (0.5, _kernels.SQUARED, -1, stop, lock, False, 1024, *NO_HOT)
+    _kernels.sgd_rows(*head, order[:0], _kernels.row_counter(), *tail)  # compiled before the threads
+    done = []
+    threads = [threading.Thread(target=lambda: done.append(_kernels.sgd_rows(*head, order, counter, *tail)))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    assert sum(rows for rows, status, _ in done) == n and all(status == _kernels.OK for _, status, _ in done)
+    np.testing.assert_array_equal(w, 0.5 * y)
 
 
 @njit(nogil=True, cache=True)
@@ -285,6 +413,10 @@ def test_ctrl_c_stops_every_worker_and_raises_keyboard_interrupt():
     (dict(lr=float("nan")), ValueError, "lr=nan must be > 0"),
     (dict(decay=1.5), ValueError, r"decay=1.5 must be in \(0, 1\]"),
     (dict(alpha=-1.0), ValueError, "alpha=-1.0 must be >= 0"),
+    (dict(hot=-1), ValueError, "hot=-1 must be >= 0"),
+    (dict(hot=2.5), TypeError, "hot must be an int, got 2.5"),
+    (dict(fold_every=0), ValueError, "fold_every=0 must be >= 1"),
+    (dict(hot=5, lock=True), ValueError, "hot=5 cannot be combined with lock=True"),
 ])
 def test_invalid_arguments_are_refused_naming_the_argument_and_value(kwargs, error, message):
     X, y = sparse_problem(n=50, d=10, density=0.3)
@@ -304,3 +436,13 @@ def test_data_errors_name_what_is_wrong():
     bad.data[0] = np.inf
     with pytest.raises(ValueError, match="X has non-finite values"):
         hogwild(bad, y)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from sgdlab.parallel import command
+
+    for module in (hogwild_module, command):
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

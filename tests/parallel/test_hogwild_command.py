@@ -50,6 +50,20 @@ def test_synthetic_data_gives_a_row_per_worker_count_lock_and_sklearn():
     for cells in rows.values():
         assert 0.5 < float(cells[8]) <= 1.0  # test accuracy
     assert "Machine check" in result.output
+    assert rows[("hogwild", "1")][9] == "0" and int(rows[("hogwild", "2")][9]) > 0  # hot weights
+    assert rows[("hogwild + lock", "2")][9] == "0" and rows[("sklearn SGDClassifier", "1")][9] == "-"
+    assert rows[("hogwild", "2")][10] in {"256", "512", "1024", "2048", "4096"}  # fold every, chosen
+    assert rows[("hogwild", "1")][10] == "-" and "fold_every=auto" in result.output
+
+
+def test_plain_adds_a_run_without_hot_copies_per_worker_count_above_one():
+    result = invoke("--synthetic", "tiny", "--workers", "1,2", "--plain", "--baseline", "none",
+                    "--epochs", "2", "--fold-every", "256")
+    assert result.exit_code == 0, result.output
+    rows = table_rows(result.output)
+    assert set(rows) == {("hogwild", "1"), ("hogwild", "2"), ("hogwild, plain", "2")}
+    assert rows[("hogwild, plain", "2")][9] == "0" and int(rows[("hogwild", "2")][9]) > 0
+    assert "fold_every=256" in result.output and rows[("hogwild", "2")][10] == "256"
 
 
 def test_libsvm_file_with_zero_one_labels_and_no_baseline(tmp_path):
@@ -79,6 +93,7 @@ def test_libsvm_file_with_zero_one_labels_and_no_baseline(tmp_path):
     (["--synthetic", "tiny", "--lr", "0"], "--lr", "lr=0.0 must be > 0"),
     (["--synthetic", "tiny", "--epochs", "0"], "--epochs", "epochs=0 must be >= 1"),
     (["--synthetic", "tiny", "--baseline", "vw"], "--baseline", "'vw' is not one of sklearn, none"),
+    (["--synthetic", "tiny", "--fold-every", "0"], "--fold-every", "fold_every=0 must be >= 1"),
     (["--data", "no/such/file.svm"], "--data", "is not a file"),
 ])
 def test_bad_options_are_usage_errors_naming_the_option(args, option, message):
@@ -106,6 +121,7 @@ def test_measure_rounds_are_round_robin_and_the_table_has_a_line_per_run():
     assert [(r.name, r.workers) for r in m.runs] == [("hogwild", 1), ("hogwild", 2), ("hogwild + lock", 1),
                                                      ("hogwild + lock", 2)]
     assert all(len(r.round_times) == 3 and len(r.epoch_times) == 6 for r in m.runs)
+    assert all(len(r.parallelism) == 3 and len(r.round_trip_ns) == 3 for r in m.runs)  # checks per run
     assert order[0].endswith("hogwild, 1 worker(s)") and order[4].endswith("hogwild, 2 worker(s)")
     assert len(m.machine_parallelism) == 3 and m.probe_threads == 2
     assert len(m.round_trip_ns) == 3 and all(ns > 0 for ns in m.round_trip_ns)

@@ -11,6 +11,10 @@ intercept, and the same step schedule: ``learning_rate="constant"``, one ``parti
 ``eta0 = lr * decay^epoch``, reshuffled each epoch (``shuffle=True``, a seeded RandomState). Each epoch's
 ``partial_fit`` is timed. It applies the L2 term to all coordinates at each step (by rescaling w),
 Hogwild! to the row's coordinates scaled by 1/frequency: the same objective, which both report.
+
+"hogwild" runs ``hogwild``'s defaults: with 2+ workers each keeps private copies of the hot weights
+(the "hot" column counts them); ``plain=True`` (``--plain``) adds "hogwild, plain" runs (``hot=0``,
+every update in place, the paper's algorithm as such) for each worker count above 1.
 """
 
 from __future__ import annotations
@@ -39,14 +43,18 @@ BASELINES = ("sklearn", "none")
 class Run:
     """One contender's measurements over all rounds."""
 
-    name: str  # "hogwild", "hogwild + lock" or "sklearn SGDClassifier"
+    name: str  # "hogwild", "hogwild, plain", "hogwild + lock" or "sklearn SGDClassifier"
     workers: int
     lock: bool
+    hot: int | None = None  # hogwild's ``hot`` argument (None: its default)
+    hot_weights: int = 0  # how many weights each worker kept a private copy of (last round)
+    fold_every: int = 0  # rows between two folds of those copies (last round)
     round_times: list[list[float]] = field(default_factory=list)  # per round: seconds of each epoch
     updates_per_second: list[float] = field(default_factory=list)  # one per round
     objectives: list[list[float]] = field(default_factory=list)  # per round: objective per epoch
     accuracy: list[float] = field(default_factory=list)  # per round: test accuracy (nan: no test set)
     round_trip_ns: list[float] = field(default_factory=list)  # per round: max of the checks before/after
+    parallelism: list[float] = field(default_factory=list)  # per round: min of the checks before/after
 
     @property
     def epoch_times(self) -> list[float]:
@@ -88,13 +96,16 @@ class Measurement:
 
 def measure(X_train, y_train, X_test=None, y_test=None, *, workers: list[int], lock: bool = False,
             baseline: str | None = "sklearn", epochs: int = 5, loss: str = "log", alpha: float = 1e-6,
-            lr: float = 0.5, decay: float = 0.9, seed: int = 0, repeats: int = 1,
-            progress: Callable[[str], None] | None = None) -> Measurement:
+            lr: float = 0.5, decay: float = 0.9, seed: int = 0, repeats: int = 1, plain: bool = False,
+            fold_every: int | None = None, progress: Callable[[str], None] | None = None) -> Measurement:
     """Time each contender ``repeats`` times, round-robin, on the same data; see the module docstring.
 
-    Contenders: Hogwild! with each worker count, the same with ``lock=True`` if ``lock``, and
-    scikit-learn's SGDClassifier if ``baseline == "sklearn"``. Every round starts with a check of the
-    machine's parallelism (max(workers) threads of pure arithmetic against one).
+    Contenders: Hogwild! with each worker count (``hogwild``'s defaults, ``fold_every``), with
+    ``plain`` the same without hot copies (``hot=0``) for each worker count above 1, with ``lock``
+    the same with ``lock=True``, and scikit-learn's SGDClassifier if ``baseline == "sklearn"``. Every
+    round starts with a check of the machine's parallelism (max(workers) threads of pure arithmetic
+    against one); each run records the lowest parallelism and the slowest core-to-core round trip
+    measured just before and after it (``Run.parallelism``, ``Run.round_trip_ns``).
 
     >>> import numpy as np, scipy.sparse as sp
     >>> X = sp.random(3000, 400, density=0.03, format="csr", random_state=0)
@@ -105,11 +116,13 @@ def measure(X_train, y_train, X_test=None, y_test=None, *, workers: list[int], l
     """
     say = progress or (lambda message: None)
     workers = sorted({_check_int("workers", k, 1) for k in workers})
-    contenders = [("hogwild", k, False) for k in workers]
+    contenders = [("hogwild", k, False, None) for k in workers]
+    if plain:
+        contenders += [("hogwild, plain", k, False, 0) for k in workers if k > 1]
     if lock:
-        contenders += [("hogwild + lock", k, True) for k in workers]
+        contenders += [("hogwild + lock", k, True, None) for k in workers]
     if baseline == "sklearn":
-        contenders.append(("sklearn SGDClassifier", 1, False))
+        contenders.append(("sklearn SGDClassifier", 1, False, None))
     runs = {c: Run(*c) for c in contenders}
     threads = max(workers)
     # compile (or load from the cache) and touch every page of the data before anything is timed
@@ -123,10 +136,11 @@ def measure(X_train, y_train, X_test=None, y_test=None, *, workers: list[int], l
         round_trips.append(core_to_core_round_trip_ns() if threads > 1 else float("nan"))
         shift = round_ % len(contenders)
         for contender in contenders[shift:] + contenders[:shift]:
-            name, k, locked = contender
+            name, k, locked, hot = contender
             say(f"round {round_ + 1}/{repeats}: {name}, {k} worker(s)")
             run = runs[contender]
             before = core_to_core_round_trip_ns(5_000) if threads > 1 else float("nan")
+            free_before = machine_parallelism(threads, 2_000_000)
             if name.startswith("sklearn"):
                 times, objective, accuracy = _sklearn(X_train, y_train, X_test, y_test, loss=loss,
                                                       alpha=alpha, lr=lr, decay=decay, epochs=epochs,
@@ -134,13 +148,16 @@ def measure(X_train, y_train, X_test=None, y_test=None, *, workers: list[int], l
                 run.updates_per_second.append(X_train.shape[0] * len(times) / sum(times))
             else:
                 result = hogwild(X_train, y_train, loss=loss, alpha=alpha, workers=k, epochs=epochs,
-                                 lr=lr, decay=decay, lock=locked, seed=seed + round_)
+                                 lr=lr, decay=decay, lock=locked, seed=seed + round_, hot=hot,
+                                 fold_every=fold_every)
                 times, objective = result.epoch_times, result.objective
+                run.hot_weights, run.fold_every = result.hot, result.fold_every
                 accuracy = result.accuracy(X_test, y_test) if _has_rows(X_test) else float("nan")
                 run.updates_per_second.append(result.updates_per_second)
             run.round_times.append(list(times))
             run.round_trip_ns.append(max(before, core_to_core_round_trip_ns(5_000)) if threads > 1
                                      else float("nan"))
+            run.parallelism.append(min(free_before, machine_parallelism(threads, 2_000_000)))
             run.objectives.append(objective)
             run.accuracy.append(accuracy)
     return Measurement(runs=list(runs.values()), machine_parallelism=parallelism, round_trip_ns=round_trips,
@@ -185,19 +202,22 @@ def core_to_core_round_trip_ns(rounds: int = 20_000) -> float:
 
 
 def format_table(m: Measurement) -> str:
-    """The Markdown table: time per epoch, updates/s, speed-up, final objective, test accuracy."""
+    """The Markdown table: time per epoch, updates/s, speed-up, final objective, test accuracy, and
+    how many hot weights each worker kept a private copy of."""
     ref = m.reference()
     ref_label = f"{ref.workers} worker" + ("s" if ref.workers > 1 else "") if ref else "-"
     lines = [f"| run | workers | s/epoch (median) | s/epoch (best) | updates/s | speed-up vs {ref_label} "
-             f"| final objective | objective vs {ref_label} | test accuracy |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"| final objective | objective vs {ref_label} | test accuracy | hot weights | fold every |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in m.runs:
         speedup = f"{ref.seconds_per_epoch / r.seconds_per_epoch:.2f}x" if ref else "-"
         change = f"{100 * (r.final_objective / ref.final_objective - 1):+.2f}%" if ref else "-"
         accuracy = "-" if np.isnan(r.test_accuracy) else f"{r.test_accuracy:.4f}"
         lines.append(f"| {r.name} | {r.workers} | {r.seconds_per_epoch:.4f} | {r.best_seconds_per_epoch:.4f} "
                      f"| {statistics.median(r.updates_per_second):.3g} | {speedup} "
-                     f"| {r.final_objective:.5f} | {change} | {accuracy} |")
+                     f"| {r.final_objective:.5f} | {change} | {accuracy} "
+                     f"| {r.hot_weights if not r.name.startswith('sklearn') else '-'} "
+                     f"| {r.fold_every if r.hot_weights else '-'} |")
     return "\n".join(lines)
 
 
@@ -222,21 +242,22 @@ def format_notes(m: Measurement) -> str:
 def hogwild_command(data: Path | None = None, synthetic: str | None = None, workers: str = "1,2",
                     lock: bool = False, baseline: str | None = "sklearn", epochs: int = 5,
                     loss: str = "log", alpha: float = 1e-6, lr: float = 0.5, decay: float = 0.9,
-                    seed: int = 0, test_fraction: float = 0.2, repeats: int = 1,
-                    echo: Callable[[str], None] = typer.echo) -> Measurement:
+                    seed: int = 0, test_fraction: float = 0.2, repeats: int = 1, plain: bool = False,
+                    fold_every: int | None = None, echo: Callable[[str], None] = typer.echo) -> Measurement:
     """``sgdlab hogwild``: print the Markdown table of :func:`measure` on a LIBSVM file or synthetic data.
 
     Exactly one of ``data`` (a LIBSVM file, read by ``sgdlab.data.load_libsvm``) and ``synthetic``
     (``NxDxK`` or a preset of ``sgdlab.data.parse_size``, made by
     ``sgdlab.data.sparse_classification(..., seed=seed)``). A random ``test_fraction`` of the rows is
     held out for the test accuracy. ``workers`` is a comma-separated list; ``lock`` adds a
-    ``lock=True`` run per worker count; ``baseline`` is "sklearn" or "none". Errors in the arguments
+    ``lock=True`` run per worker count; ``plain`` a ``hot=0`` run per worker count above 1;
+    ``fold_every`` goes to ``hogwild``; ``baseline`` is "sklearn" or "none". Errors in the arguments
     are ``typer.BadParameter`` naming the option. Progress goes to stderr, the table to ``echo``.
     """
     worker_counts = _parse_workers(workers)
     baseline = _check_baseline(baseline)
     _check_options(epochs=epochs, loss=loss, alpha=alpha, lr=lr, decay=decay, test_fraction=test_fraction,
-                   repeats=repeats)
+                   repeats=repeats, **({} if fold_every is None else {"fold_every": fold_every}))
     if (data is None) == (synthetic is None):
         raise typer.BadParameter("give exactly one of --data FILE and --synthetic SIZE",
                                  param_hint="--data / --synthetic")
@@ -251,14 +272,15 @@ def hogwild_command(data: Path | None = None, synthetic: str | None = None, work
 
     m = measure(X_train, y_train, X_test, y_test, workers=worker_counts, lock=lock, baseline=baseline,
                 epochs=epochs, loss=loss, alpha=alpha, lr=lr, decay=decay, seed=seed, repeats=repeats,
-                progress=progress)
-    echo(header(source, m, loss=loss, alpha=alpha, lr=lr, decay=decay, epochs=epochs, seed=seed) + "\n")
+                plain=plain, fold_every=fold_every, progress=progress)
+    echo(header(source, m, loss=loss, alpha=alpha, lr=lr, decay=decay, epochs=epochs, seed=seed,
+                fold_every=fold_every) + "\n")
     echo(format_table(m) + "\n")
     echo(format_notes(m))
     return m
 
 
-def header(source: str, m: Measurement, *, loss, alpha, lr, decay, epochs, seed) -> str:
+def header(source: str, m: Measurement, *, loss, alpha, lr, decay, epochs, seed, fold_every=None) -> str:
     import numba
 
     versions = f"numba {numba.__version__}"
@@ -270,7 +292,9 @@ def header(source: str, m: Measurement, *, loss, alpha, lr, decay, epochs, seed)
         pass
     return (f"sgdlab hogwild · {datetime.date.today()} · {source}: {m.n_train} train rows, {m.n_test} "
             f"test rows, {m.n_features} features, {m.nnz} non-zeros in train · loss={loss} alpha={alpha:g} "
-            f"lr={lr:g} decay={decay:g} epochs={epochs} seed={seed} · {versions} · {platform.machine()}, "
+            f"lr={lr:g} decay={decay:g} epochs={epochs} seed={seed} "
+            f"fold_every={'auto' if fold_every is None else fold_every} · {versions} · "
+            f"{platform.machine()}, "
             f"{os.cpu_count()} cores")
 
 
@@ -282,6 +306,11 @@ def cli_hogwild(
     workers: str = typer.Option("1,2", help="Worker counts, comma-separated."),
     lock: bool = typer.Option(False, "--lock", help="Also run each worker count with a lock around "
                                                     "each update (the serialized baseline)."),
+    plain: bool = typer.Option(False, "--plain", help="Also run each worker count above 1 without "
+                                                      "private copies of the hot weights (hot=0)."),
+    fold_every: int = typer.Option(None, "--fold-every", help="Rows between two folds of a worker's private "
+                                                              "copies of the hot weights (default: chosen "
+                                                              "from the data)."),
     baseline: str = typer.Option("sklearn", help="sklearn (SGDClassifier, same loss, penalty, epochs "
                                                  "and step schedule) or none."),
     epochs: int = typer.Option(5, help="Passes over the training rows."),
@@ -296,7 +325,7 @@ def cli_hogwild(
     """Time Hogwild! (lock-free parallel SGD) with 1, 2, ... workers beside scikit-learn's SGDClassifier."""
     hogwild_command(data=data, synthetic=synthetic, workers=workers, lock=lock, baseline=baseline,
                     epochs=epochs, loss=loss, alpha=alpha, lr=lr, decay=decay, seed=seed,
-                    test_fraction=test_fraction, repeats=repeats)
+                    test_fraction=test_fraction, repeats=repeats, plain=plain, fold_every=fold_every)
 
 
 def _sklearn(X_train, y_train, X_test, y_test, *, loss, alpha, lr, decay, epochs, seed):
@@ -351,6 +380,7 @@ def _check_options(**options) -> None:
     checks = {
         "epochs": lambda v: _check_int("epochs", v, 1),
         "repeats": lambda v: _check_int("repeats", v, 1),
+        "fold_every": lambda v: _check_int("fold_every", v, 1),
         "loss": _loss_code,
         "alpha": lambda v: _check_float("alpha", v, lambda x: x >= 0, ">= 0"),
         "lr": lambda v: _check_float("lr", v, lambda x: x > 0, "> 0"),
