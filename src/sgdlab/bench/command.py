@@ -80,7 +80,6 @@ def compare(*, mode: str = "quick", problems: list[str] | None = None, optimizer
     with Store(store) as db:
         result = run_compare(db, problems, optimizers, mode=mode, seeds=seeds, grid=lrs,
                              convention=convention, jobs=jobs, progress=progress)
-    resolved = [registry.get(p) for p in problems]
     config = {
         "mode": mode, "optimizers": ", ".join(optimizers),
         "learning-rate grid": ", ".join(f"{lr:g}" for lr in lrs), "seeds": seeds,
@@ -92,8 +91,8 @@ def compare(*, mode: str = "quick", problems: list[str] | None = None, optimizer
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
                    f"Python {platform.python_version()}",
     }
-    html, md = write_report(result.records, resolved, out, config=config, animations=animations)
-    recommendation = recommend(analyze(result.records, resolved), config)
+    html, md = write_report(result.records, result.problems, out, config=config, animations=animations)
+    recommendation = recommend(analyze(result.records, result.problems), config)
     return CompareOutput(html=html, markdown=md, records=result.records, ran=result.ran,
                          reused=result.reused, recommendation=recommendation)
 

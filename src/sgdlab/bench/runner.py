@@ -148,12 +148,13 @@ def _exit_with_parent(parent: int) -> None:
 @dataclass
 class CompareResult:
     """What :func:`run_compare` did: the records of the comparison (stored and new), how many trials
-    it ran and how many it found in the store."""
+    it ran and how many it found in the store, and the problems (resolved from their names)."""
 
     records: list[dict[str, Any]]
     ran: int
     reused: int
     specs: list[TrialSpec] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
 
 class _InlineExecutor:
@@ -259,15 +260,21 @@ def run_compare(
     total = len(specs) + len(pairs) * (seeds - 1)
     ran = 0
 
-    def records_of(keys: list[str]) -> list[dict[str, Any]]:
-        return store.trials(keys=keys) if keys else []
-
     def reruns(pair: tuple[str, str]) -> list[TrialSpec]:
-        best = protocol.select_best(records_of([s.key for s in tuning[pair]]), resolved[pair[0]].higher_is_better)
+        best = protocol.select_best(store.trials(keys=[s.key for s in tuning[pair]]),
+                                    resolved[pair[0]].higher_is_better)
         if best is None:
             return []
         best_spec = next(s for s in tuning[pair] if s.key == best["key"])
         return protocol.rerun_specs(best_spec, seeds)
+
+    def schedule_reruns(pair: tuple[str, str], stored: set[str]) -> int:
+        """Queue (in front) the reruns of a tuned pair that ``stored`` lacks; returns how many it has."""
+        extra = reruns(pair)
+        specs.extend(extra)
+        fresh = [(s, "rerun") for s in extra if s.key not in stored]
+        queue.extendleft(reversed(fresh))
+        return len(extra) - len(fresh)
 
     queue: deque[tuple[TrialSpec, str]] = deque()
     waiting: dict[tuple[str, str], set[str]] = {}
@@ -278,9 +285,7 @@ def run_compare(
             queue.extend((s, "tune") for s in tuning[pair] if s.key in missing)
     for pair in pairs:
         if pair not in waiting:
-            extra = reruns(pair)
-            specs += extra
-            queue.extend((s, "rerun") for s in extra if s.key not in done)
+            schedule_reruns(pair, done)
     reused = total - len(queue) - sum(seeds - 1 for pair in waiting)
 
     bar = _ProgressBar(total, reused, enabled=progress)
@@ -313,12 +318,7 @@ def run_compare(
                     waiting[pair].discard(spec.key)
                     if not waiting[pair]:
                         del waiting[pair]
-                        extra = reruns(pair)
-                        specs += extra
-                        known = store.keys()
-                        fresh = [(s, "rerun") for s in extra if s.key not in known]
-                        queue.extendleft(reversed(fresh))
-                        bar.skip(len(extra) - len(fresh))
+                        bar.skip(schedule_reruns(pair, store.keys()))
             if getattr(executor, "_broken", False):
                 # A worker died (a crash, the OOM killer): the pool is unusable. Its other trials
                 # go back to the queue and a new pool takes over.
@@ -333,7 +333,8 @@ def run_compare(
     executor.shutdown()
     bar.close()
     wanted = {s.key for s in specs}
-    return CompareResult(records=store.trials(keys=wanted), ran=ran, reused=total - ran, specs=specs)
+    return CompareResult(records=store.trials(keys=wanted), ran=ran, reused=total - ran, specs=specs,
+                         problems=list(resolved.values()))
 
 
 def _crashed(spec: TrialSpec, phase: str) -> dict[str, Any]:

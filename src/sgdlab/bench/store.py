@@ -167,22 +167,25 @@ class Store:
         if optimizer is not None:
             where.append("optimizer = ?")
             args.append(optimizer)
-        sql = f"SELECT {', '.join(_TRIAL_COLUMNS)} FROM trials"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY rowid"
-        wanted = set(keys) if keys is not None else None
+        if keys is not None:
+            # a temporary table: a key list can be longer than SQLite's limit on query parameters
+            self._db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (key TEXT PRIMARY KEY)")
+            self._db.execute("DELETE FROM wanted")
+            self._db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", [(k,) for k in keys])
+            where.append("key IN (SELECT key FROM wanted)")
+        condition = " WHERE " + " AND ".join(where) if where else ""
         out = []
-        for values in self._db.execute(sql, args):
+        for values in self._db.execute(
+                f"SELECT {', '.join(_TRIAL_COLUMNS)} FROM trials{condition} ORDER BY rowid", args):
             record = dict(zip(_TRIAL_COLUMNS, values))
-            if wanted is not None and record["key"] not in wanted:
-                continue
             record["config"] = json.loads(record["config"])
             out.append(record)
+        # only the epochs of the selected trials are read
         histories: dict[str, list[dict[str, Any]]] = {r["key"]: [] for r in out}
         for values in self._db.execute(
-                f"SELECT key, {', '.join(_EPOCH_COLUMNS)} FROM epochs ORDER BY key, epoch"):
-            if values[0] in histories:
+                f"SELECT key, {', '.join(_EPOCH_COLUMNS)} FROM epochs "
+                f"WHERE key IN (SELECT key FROM trials{condition}) ORDER BY key, epoch", args):
+            if values[0] in histories:  # not a trial another run stored between the two reads
                 histories[values[0]].append(dict(zip(_EPOCH_COLUMNS, values[1:])))
         for record in out:
             record["history"] = histories[record["key"]]
