@@ -336,6 +336,17 @@ def _load_flat(model: torch.nn.Module, x: np.ndarray) -> None:
         torch.nn.utils.vector_to_parameters(torch.as_tensor(x).to(params[0].dtype), params)
 
 
+def _finish_in_process(replica: Any, server: Any, loss_fn: Any, eval_data: Any, metric_fn: Any,
+                       snaps: list, t0: float) -> tuple[torch.nn.Module, Any, np.ndarray]:
+    """The model, loss curve and final parameters of a run whose server lived in this process
+    (serial SGD, the delay simulation): a copy of the replica's model holding the final parameters."""
+    model = copy.deepcopy(replica.model)
+    curve = _curve(model, loss_fn, eval_data, metric_fn, [snaps], t0)
+    params = server.x.numpy().copy()
+    _load_flat(model, params)
+    return model, curve, params
+
+
 def _curve(model: torch.nn.Module, loss_fn: Callable, eval_data: Any, metric_fn: Callable | None,
            snapshots: list[list[tuple[int, float, int, np.ndarray]]], t0: float) -> Curve:
     """The loss at each version every shard has a snapshot of (its slices concatenated)."""
@@ -683,10 +694,8 @@ def serial_sgd(model: torch.nn.Module, loss_fn: Callable, train: Any, *, optimiz
             if server.version % record_every == 0 or step == total - 1:
                 snaps.append((server.version, time.time(), server.steps, server.x.numpy().copy()))
         t1 = time.time()
-    result_model = copy.deepcopy(replica.model)
-    curve = _curve(result_model, loss_fn, eval_data if eval_data is not None else train, metric_fn, [snaps], t0)
-    params = server.x.numpy().copy()
-    _load_flat(result_model, params)
+    result_model, curve, params = _finish_in_process(replica, server, loss_fn, eval_data if eval_data
+                                                     is not None else train, metric_fn, snaps, t0)
     return DistributedResult(
         algorithm="serial", workers=1, shards=1, params=params, model=result_model, curve=curve,
         updates=server.version, steps=server.steps, wall_time=t1 - t0,

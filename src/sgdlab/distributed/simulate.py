@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .._checks import check_int
-from .algorithms import _curve, _load_flat, _plan_record_every, _positive, torch_threads
+from .algorithms import _finish_in_process, _plan_record_every, _positive, torch_threads
 from .result import DistributedResult
 from .server import AdaRevisionServer, OptimizerServer
 from .worker import Replica
@@ -87,10 +87,8 @@ def simulate_delays(model: torch.nn.Module, loss_fn: Callable, train: Any, *, se
                 if srv.version % record_every == 0 or srv.version == total:
                     snaps.append((srv.version, time.time(), srv.steps, srv.x.numpy().copy()))
         t1 = time.time()
-    result_model = copy.deepcopy(replica.model)
-    curve = _curve(result_model, loss_fn, eval_data if eval_data is not None else train, metric_fn, [snaps], t0)
-    params = srv.x.numpy().copy()
-    _load_flat(result_model, params)
+    result_model, curve, params = _finish_in_process(replica, srv, loss_fn, eval_data if eval_data
+                                                     is not None else train, metric_fn, snaps, t0)
     staleness = {int(k): int(v) for k, v in sorted(srv.staleness.items())}
     return DistributedResult(
         algorithm=server, workers=delay + 1, shards=1, params=params, model=result_model, curve=curve,
