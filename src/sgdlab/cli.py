@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import typer
@@ -161,38 +162,26 @@ def _register_compare() -> None:
 _register_compare()
 
 
-def _register_hogwild() -> None:
+def _register_optional(name: str, module: str, attr: str, extra: str, title: str) -> None:
+    """Register the command ``attr`` of ``module``, which needs the ``extra``; without it, a command of
+    the same name that says how to install it."""
     try:
-        from .parallel.command import cli_hogwild
-    except ImportError as err:  # the [parallel] extra (numba) is not installed
+        command = getattr(importlib.import_module(module, __package__), attr)
+    except ImportError as err:  # the extra is not installed
         missing = str(err)
 
-        @app.command("hogwild")
-        def hogwild_missing() -> None:
-            """Hogwild! lock-free parallel SGD (needs: pip install 'sgdlab[parallel]')."""
-            raise typer.BadParameter(f"needs the parallel extra: pip install 'sgdlab[parallel]' ({missing})")
+        def missing_extra() -> None:
+            raise typer.BadParameter(f"needs the {extra} extra: pip install 'sgdlab[{extra}]' ({missing})")
+        missing_extra.__doc__ = f"{title} (needs: pip install 'sgdlab[{extra}]')."
+        app.command(name)(missing_extra)
         return
-    app.command("hogwild")(cli_hogwild)
+    app.command(name)(command)
 
 
-_register_hogwild()
-
-
-def _register_distributed() -> None:
-    try:
-        from .distributed.command import cli_distributed
-    except ImportError as err:  # the [distributed] extra (ray) is not installed
-        missing = str(err)
-
-        @app.command("distributed")
-        def distributed_missing() -> None:
-            """Distributed SGD on Ray (needs: pip install 'sgdlab[distributed]')."""
-            raise typer.BadParameter(f"needs the distributed extra: pip install 'sgdlab[distributed]' ({missing})")
-        return
-    app.command("distributed")(cli_distributed)
-
-
-_register_distributed()
+_register_optional("hogwild", ".parallel.command", "cli_hogwild", "parallel",  # numba
+                   "Hogwild! lock-free parallel SGD")
+_register_optional("distributed", ".distributed.command", "cli_distributed", "distributed",  # ray
+                   "Distributed SGD on Ray")
 
 
 def main() -> None:
