@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sgdlab.bench.command import compare
+from sgdlab.compare.command import compare
 
 
 def main() -> None:

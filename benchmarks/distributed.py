@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sgdlab.bench import problems
+from sgdlab import problems
 from sgdlab.distributed import (Cluster, delay_tolerant_adagrad, downpour, eamsgd, easgd, serial_sgd,
                                 simulate_delays, sync_sgd)
 

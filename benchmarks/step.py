@@ -1,4 +1,4 @@
-"""Optimizer step time against torch.optim and the memory-bandwidth bound; see sgdlab.bench.step.
+"""Optimizer step time against torch.optim and the memory-bandwidth bound; see sgdlab.optim.step_time.
 
     python benchmarks/step.py                      # the table of docs/benchmarks.md (a few minutes)
     python benchmarks/step.py --layouts c --algorithms adam,sgd --steps 20

@@ -12,7 +12,8 @@ MODULES = ["sgdlab.optim", "sgdlab.optim.momentum", "sgdlab.optim.adaptive", "sg
            "sgdlab.train.loop", "sgdlab.train.schedules", "sgdlab.train.history",
            "sgdlab.train.callbacks", "sgdlab.train.curriculum", "sgdlab.data", "sgdlab.data.libsvm",
            "sgdlab.data.synthetic", "sgdlab.parallel", "sgdlab.parallel.hogwild",
-           "sgdlab.parallel.command", "sgdlab.parallel.mf", "sgdlab.bench.analysis", "sgdlab.bench.report"]
+           "sgdlab.parallel.command", "sgdlab.parallel.mf", "sgdlab.compare", "sgdlab.compare.analysis", "sgdlab.compare.report",
+           "sgdlab.problems"]
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -49,7 +49,7 @@ def bench_step_command(
 
     import torch
 
-    from .bench import step
+    from .optim import step_time as step
 
     names = [a.strip().lower() for a in algorithms.split(",") if a.strip()]
     for name in names:
@@ -154,7 +154,7 @@ def plot_command(
 
 
 def _register_compare() -> None:
-    from .bench.command import cli_compare
+    from .compare.command import cli_compare
 
     app.command("compare")(cli_compare)
 

@@ -714,7 +714,7 @@ FUNCTIONS: dict[str, Callable[..., DistributedResult]] = {
 def run(algorithm: str, problem: Any, *, seed: int = 0, epochs: int | None = None,
         batch_size: int | None = None, **kwargs: Any) -> DistributedResult:
     """Run ``algorithm`` (one of :data:`ALGORITHMS`) on a benchmark problem: a name of
-    ``sgdlab.bench.problems`` (e.g. "digits_mlp"), a ``Problem`` or a built ``Task``. The model is
+    ``sgdlab.problems`` (e.g. "digits_mlp"), a ``Problem`` or a built ``Task``. The model is
     built from ``seed``; ``epochs`` and ``batch_size`` default to the problem's quick budget; the
     curve is on the validation split, with the problem's metric.
     """
@@ -732,10 +732,10 @@ def _task(problem: Any, seed: int) -> tuple[Any, Any]:
     """(task, quick budget or None) of a problem name, Problem or Task."""
     if isinstance(problem, str):
         try:
-            from ..bench import problems
+            from .. import problems
         except ImportError as err:
             raise ValueError(f"Invalid problem: {problem!r} (the benchmark problems, "
-                             f"sgdlab.bench.problems, are not available: {err})") from err
+                             f"sgdlab.problems, are not available: {err})") from err
         problem = problems.get(problem)  # ValueError naming the problem and the choices
     if hasattr(problem, "build") and hasattr(problem, "quick"):
         return problem.build(seed), problem.quick

@@ -66,7 +66,7 @@ def distributed_command(algorithm: str, *, problem: str, workers: int | None = N
         raise typer.BadParameter("serial SGD runs in this process: it takes no --workers, --shards or "
                                  "--address", param_hint="ALGO")
     try:
-        from ..bench import problems
+        from .. import problems
 
         problems.get(problem)
     except ImportError as err:
@@ -157,7 +157,7 @@ def save_plot(result: DistributedResult, path: Path, title: str = "") -> None:
 
 def cli_distributed(
     algorithm: str = typer.Argument(..., metavar="ALGO", help=f"One of {', '.join(ALGORITHMS)}."),
-    problem: str = typer.Option(..., help="A benchmark problem (sgdlab.bench.problems), e.g. digits_mlp."),
+    problem: str = typer.Option(..., help="A benchmark problem (sgdlab.problems), e.g. digits_mlp."),
     workers: int = typer.Option(None, min=1, help="N worker actors (default 2)."),
     shards: int = typer.Option(None, min=1, help="K parameter-server shards (default 1)."),
     address: str = typer.Option(None, help="A running Ray cluster (auto, HOST:PORT, ray://HOST:PORT); "

@@ -179,7 +179,7 @@ def noisy_beale(xy: Tensor, generator: torch.Generator | None = None) -> Tensor:
     ``NOISY_BEALE_BATCH`` standard-normal pairs drawn with ``generator``; one draw per call, shared by
     every point of ``xy`` (a whole grid sees the same noisy surface). DeepOBS takes the pairs from a
     fixed data set of 10,000 instead of fresh draws: that exact recipe is the benchmark problem
-    ``sgdlab.bench.problems.get("two_d_beale")``."""
+    ``sgdlab.problems.get("two_d_beale")``."""
     draws = torch.randn(NOISY_BEALE_BATCH, 2, generator=generator, dtype=xy.dtype, device=xy.device)
     xi, zeta = draws.mean(0).unbind()
     u, v = xy.unbind(-1)

@@ -1,6 +1,6 @@
 """Running ``sgdlab compare``: the trials of the protocol, in parallel, into the store.
 
-:func:`run_trial` trains one :class:`~sgdlab.bench.protocol.TrialSpec` and returns its record;
+:func:`run_trial` trains one :class:`~sgdlab.compare.protocol.TrialSpec` and returns its record;
 :func:`run_compare` plans the trials of a comparison, skips those the store already holds, runs the
 rest in ``jobs`` worker processes (each single-threaded), stores each trial as soon as it finishes,
 and schedules a pair's reruns as soon as its tuning is complete. Interrupted (Ctrl-C, ``kill -9``),
@@ -28,7 +28,7 @@ from typing import Any
 import multiprocessing
 
 from . import protocol
-from .problems.base import Problem
+from ..problems.base import Problem
 from .protocol import TrialSpec
 from .store import Store
 
@@ -40,13 +40,13 @@ POLL_SECONDS = 0.2
 
 @functools.lru_cache(maxsize=None)
 def _problem(name: str):
-    from . import problems
+    from .. import problems
 
     return problems.get(name)
 
 
 def run_trial(spec: TrialSpec, phase: str = "tune", problem: Any = None) -> dict[str, Any]:
-    """Train ``spec`` and return its record (the store's format, see :mod:`sgdlab.bench.store`).
+    """Train ``spec`` and return its record (the store's format, see :mod:`sgdlab.compare.store`).
 
     The model is built from ``spec.seed`` (``torch.manual_seed`` then ``problem.build``), the
     optimizer is ``sgdlab.optim.create(spec.optimizer, ..., lr=spec.lr, convention=...)`` with its
@@ -55,7 +55,7 @@ def run_trial(spec: TrialSpec, phase: str = "tune", problem: Any = None) -> dict
     validation loss ends the trial as ``"diverged"`` (its history keeps the epochs before); any other
     exception ends it as ``"error"`` with the traceback. Never raises for a failing trial.
 
-    ``problem`` is the :class:`~sgdlab.bench.problems.base.Problem` to train (default: the registry's
+    ``problem`` is the :class:`~sgdlab.problems.base.Problem` to train (default: the registry's
     ``spec.problem``).
     """
     import torch
@@ -208,19 +208,19 @@ def run_compare(
 ) -> CompareResult:
     """Run (or resume) a comparison of ``optimizers`` on ``problems`` and return its records.
 
-    ``problems`` are names of :mod:`sgdlab.bench.problems` (``"libsvm:PATH"`` included) or
-    :class:`~sgdlab.bench.problems.base.Problem` objects (picklable, i.e. with a module-level
+    ``problems`` are names of :mod:`sgdlab.problems` (``"libsvm:PATH"`` included) or
+    :class:`~sgdlab.problems.base.Problem` objects (picklable, i.e. with a module-level
     builder, when ``jobs`` > 1).
 
     Per optimizer x problem the learning rate is tuned on ``grid`` (default: the mode's, see
-    :mod:`sgdlab.bench.protocol`) with seed 0 for the problem's ``mode`` budget, and the best is
+    :mod:`sgdlab.compare.protocol`) with seed 0 for the problem's ``mode`` budget, and the best is
     rerun with seeds 1 .. ``seeds``-1. Trials already in ``store`` are not run again. ``jobs`` worker
     processes (default: the number of cores) run the trials; each is stored as soon as it finishes,
     so an interrupted run loses at most the trials that were running. ``on_record(record)`` is
     called after each new trial is stored.
     """
     from .. import optim
-    from . import problems as registry
+    from .. import problems as registry
 
     seeds = protocol.default_seeds(mode) if seeds is None else seeds
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:

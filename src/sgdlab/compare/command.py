@@ -1,8 +1,8 @@
 """``sgdlab compare``: which optimizer should I use? Tune, rerun, store, report.
 
 :func:`compare` is the whole job as a function (what the command runs); ``cli_compare`` its typer
-signature. See :mod:`sgdlab.bench.protocol` for the protocol, :mod:`sgdlab.bench.store` for the
-results store and :mod:`sgdlab.bench.report` for the report.
+signature. See :mod:`sgdlab.compare.protocol` for the protocol, :mod:`sgdlab.compare.store` for the
+results store and :mod:`sgdlab.compare.report` for the report.
 """
 
 from __future__ import annotations
@@ -57,14 +57,14 @@ def compare(*, mode: str = "quick", problems: list[str] | None = None, optimizer
             animations: bool = True, progress: bool = True) -> CompareOutput:
     """Run (or resume) the comparison and write ``report.html`` and ``summary.md`` into ``out``.
 
-    Defaults: every problem of :mod:`sgdlab.bench.problems` and every optimizer of
+    Defaults: every problem of :mod:`sgdlab.problems` and every optimizer of
     :func:`sgdlab.optim.available`, the ``mode``'s grid and seeds, as many worker processes as cores.
     """
     import torch
 
     import sgdlab
     from .. import optim
-    from . import problems as registry
+    from .. import problems as registry
     from . import protocol
     from .analysis import analyze, recommend
     from .report import write_report
@@ -102,7 +102,7 @@ def cli_compare(
                                "of 5 learning rates (1e-4..1), 2 seeds, under 10 minutes on 2 cores. "
                                "--full: DeepOBS's grid of 36 learning rates (1e-5..1e2) and 10 seeds."),
     problems: str = typer.Option(None, help="Comma-separated problem names (default: all; see "
-                                 "sgdlab.bench.problems), or libsvm:PATH for a LIBSVM file."),
+                                 "sgdlab.problems), or libsvm:PATH for a LIBSVM file."),
     optimizers: str = typer.Option(None, help="Comma-separated optimizer names (default: all 14)."),
     seeds: int = typer.Option(None, min=1, help="Seeds at the selected learning rate (default: 2 quick, 10 full)."),
     grid: str = typer.Option(None, help="Comma-separated learning rates, instead of the mode's grid."),
@@ -118,7 +118,7 @@ def cli_compare(
     """Which optimizer should I use? Tune every optimizer on every benchmark problem, rerun the best
     learning rate with several seeds, and write an HTML report and a Markdown summary."""
     from .. import optim
-    from . import problems as registry
+    from .. import problems as registry
 
     mode = "quick" if quick else "full"
     try:

@@ -23,7 +23,7 @@ the nine problems. The first build in a process also loads scikit-learn for the 
 Each target is the best level that SGD, Momentum, Adam and Adagrad, each tuned over the quick grid,
 hold from the middle of the quick budget on (:mod:`.calibrate`; each module lists the runs).
 
->>> from sgdlab.bench import problems
+>>> from sgdlab import problems
 >>> problems.available()[:3]
 ['quadratic_deep', 'two_d_beale', 'sparse_logreg']
 >>> p = problems.get("digits_mlp")
@@ -62,7 +62,7 @@ def get(name: str) -> Problem:
     """The problem called ``name``: a registered one, or ``"libsvm:PATH"`` for logistic regression
     on the LIBSVM file PATH (see :func:`~.sparse.libsvm_problem`).
 
-    >>> from sgdlab.bench import problems
+    >>> from sgdlab import problems
     >>> problems.get("quadratic_deep").full
     Budget(epochs=100, batch_size=128)
     >>> problems.get("mnist")  # doctest: +ELLIPSIS

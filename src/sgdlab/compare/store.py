@@ -4,7 +4,7 @@ One row per trial in ``trials`` (its configuration, seed, status, final metrics,
 and torch versions) and one row per epoch in ``epochs`` (cumulative updates, losses, validation
 metric, cumulative time). A trial is written in one transaction once it has finished, so a run
 killed at any point (Ctrl-C, ``kill -9``, a power cut) leaves only whole trials behind; the trial's
-key (:attr:`sgdlab.bench.protocol.TrialSpec.key`) is the primary key, so rerunning the same command
+key (:attr:`sgdlab.compare.protocol.TrialSpec.key`) is the primary key, so rerunning the same command
 skips what is stored and never stores a trial twice. Runs of different configurations (other
 problems, optimizers, grids, seeds) share a store: each takes the trials it needs.
 
@@ -124,7 +124,7 @@ class Store:
         return {k for (k,) in self._db.execute("SELECT key FROM trials WHERE status != 'error'")}
 
     def add(self, record: Mapping[str, Any]) -> bool:
-        """Store one finished trial (a record as :func:`sgdlab.bench.runner.run_trial` returns it)
+        """Store one finished trial (a record as :func:`sgdlab.compare.runner.run_trial` returns it)
         with its epochs, atomically. Returns ``False`` (and changes nothing) when a finished trial
         with its key is already stored; a stored trial that failed with an error is replaced."""
         missing = [c for c in _TRIAL_COLUMNS if c not in record and c not in ("error", "config")]

@@ -13,7 +13,7 @@ those of ``sgdlab.models``:
 * ``digits_cnn``: SmallCNN, two blocks conv3x3(16, 32) -> ReLU -> max-pool 2, then linear.
 * ``digits_cnn_bn``: the same CNN with BatchNorm2d after each convolution.
 
-Calibration of the targets (``python -m sgdlab.bench.problems.calibrate``, 2026-11-30): each
+Calibration of the targets (``python -m sgdlab.problems.calibrate``, 2026-11-30): each
 optimizer's tuned learning rate and the first epoch whose validation accuracy reaches the target
 (seed 0 / seed 1; "-": not within the 10 quick epochs). One validation image is 0.0033 of accuracy.
 
@@ -35,7 +35,7 @@ import functools
 import numpy as np
 import torch
 
-from ...models import MLP, LogisticRegression, SmallCNN
+from ..models import MLP, LogisticRegression, SmallCNN
 from .base import Budget, Problem, Task
 from ._common import DATA_SEED, accuracy, cross_entropy, seeded, target_note
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from sgdlab.bench.problems.base import Budget, Problem, Task
+from sgdlab.problems.base import Budget, Problem, Task
 
 
 def _data(n: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from sgdlab.bench.store import Store
+from sgdlab.compare.store import Store
 
 
 def _record(key="k1", status="ok", epochs=2, **kw):

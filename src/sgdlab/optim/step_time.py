@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable
 
 import torch
 
-from .. import optim
+from .. import optim  # noqa: PLW0406 (the package this module measures)
 
 # sgdlab name -> (torch.optim class, kwargs, the implementations torch has for it)
 TORCH_EQUIVALENT = {
@@ -156,7 +156,7 @@ def compile_cost(algorithms: Iterable[str] | None = None,
 
 
 def _first_step_in_new_process(name: str, cache: str, warm_inductor: bool) -> float:
-    code = ("from sgdlab.bench.step import first_step_seconds; "
+    code = ("from sgdlab.optim.step_time import first_step_seconds; "
             f"print(first_step_seconds({name!r}, warm_inductor={warm_inductor}))")
     env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}
     done = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True,

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from sgdlab.bench.analysis import (analyze, lr_cell_widths, lr_sensitivity, performance_profile, rank,
+from sgdlab.compare.analysis import (analyze, lr_cell_widths, lr_sensitivity, performance_profile, rank,
                                    recommend, summarize_pair, tuneability)
-from sgdlab.bench.problems.base import Budget, Problem
+from sgdlab.problems.base import Budget, Problem
 
 
 def problem(name="p", metric="accuracy", target=0.8, tags=()):

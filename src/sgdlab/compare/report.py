@@ -10,7 +10,7 @@
 * ``summary.md``: the same tables and text in Markdown, with the PNG figures (and GIFs) written beside
   it and linked.
 
-All numbers come from :mod:`sgdlab.bench.analysis`; docs/compare.md explains how to read them.
+All numbers come from :mod:`sgdlab.compare.analysis`; docs/compare.md explains how to read them.
 Figures are drawn on bare matplotlib ``Figure`` objects with the Agg canvas (no pyplot state).
 """
 
@@ -33,7 +33,7 @@ from matplotlib.lines import Line2D
 
 from .. import optim
 from .analysis import R_MAX, REL_TOL, Analysis, PairSummary, analyze, recommend
-from .problems.base import Problem
+from ..problems.base import Problem
 
 #: The lab scenes shown as animations, and how small their GIFs are kept.
 ANIMATIONS = ("beale", "saddle")
@@ -380,7 +380,7 @@ def _animation(name: str, out: Path) -> dict[str, Any]:
 
 
 def _environment() -> Environment:
-    return Environment(loader=PackageLoader("sgdlab.bench", "templates"),
+    return Environment(loader=PackageLoader("sgdlab.compare", "templates"),
                        autoescape=lambda name: bool(name) and name.endswith(".html.jinja"),
                        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                        keep_trailing_newline=True)
@@ -398,18 +398,18 @@ def write_report(records: Iterable[Mapping[str, Any]], problems: Iterable[Proble
 
     Args:
         records: the trial records (the results store's dicts) of one run of the protocol.
-        problems: the :class:`~sgdlab.bench.problems.base.Problem` objects the records refer to.
+        problems: the :class:`~sgdlab.problems.base.Problem` objects the records refer to.
         out_dir: the folder to write into (created if needed).
         config: what the run was (mode, grid, seeds, date, versions, machine…), shown as given.
         animations: include the lab's Beale and saddle animations (a few seconds to draw).
-        r_max, rel_tol: see :func:`sgdlab.bench.analysis.analyze`.
+        r_max, rel_tol: see :func:`sgdlab.compare.analysis.analyze`.
 
     Returns:
         The paths of ``report.html`` and ``summary.md``.
 
     Example:
         >>> import tempfile
-        >>> from sgdlab.bench.problems.base import Budget, Problem
+        >>> from sgdlab.problems.base import Budget, Problem
         >>> quad = Problem("quad", "Quadratic", "A quadratic.", "loss", False, 0.5, Budget(2, None),
         ...                Budget(2, None), builder=lambda seed: None)
         >>> def trial(opt, lr, losses, status="ok"):

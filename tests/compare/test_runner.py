@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 import _tiny
-from sgdlab.bench.protocol import TrialSpec
-from sgdlab.bench.runner import run_compare, run_trial
-from sgdlab.bench.store import Store
+from sgdlab.compare.protocol import TrialSpec
+from sgdlab.compare.runner import run_compare, run_trial
+from sgdlab.compare.store import Store
 
 GRID = (1e-3, 1e-1, 1e3)
 HERE = Path(__file__).parent
@@ -113,8 +113,8 @@ KILLED_RUN = textwrap.dedent("""
     import os, signal, sys
     sys.path.insert(0, {here!r})
     import _tiny
-    from sgdlab.bench.runner import run_compare
-    from sgdlab.bench.store import Store
+    from sgdlab.compare.runner import run_compare
+    from sgdlab.compare.store import Store
     seen = []
     def kill_after_three(record):
         seen.append(record)

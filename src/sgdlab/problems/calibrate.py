@@ -1,4 +1,4 @@
-"""How the problems' targets were chosen, as a script: ``python -m sgdlab.bench.problems.calibrate``.
+"""How the problems' targets were chosen, as a script: ``python -m sgdlab.problems.calibrate``.
 
 For each problem, SGD, Momentum, Adam and Adagrad (the survey's landmarks) are each tuned over the
 quick learning-rate grid (1e-4 .. 1, one value per decade) with seed 0 on the quick budget, trained
@@ -25,9 +25,9 @@ from collections.abc import Sequence
 
 import torch
 
-from ... import optim
-from ...train import fit
-from ...train.loop import evaluate
+from .. import optim
+from ..train import fit
+from ..train.loop import evaluate
 from . import PROBLEMS, get
 from .base import Problem
 

@@ -4,7 +4,7 @@ import pytest
 from typer.testing import CliRunner
 
 import sgdlab
-from sgdlab.bench import step
+from sgdlab.optim import step_time as step
 from sgdlab.cli import app
 
 runner = CliRunner()

@@ -12,9 +12,9 @@ import scipy.sparse
 import torch
 
 import sgdlab
-from sgdlab.bench import problems
-from sgdlab.bench.problems import calibrate, deepobs, digits
-from sgdlab.bench.problems._common import split_indices
+from sgdlab import problems
+from sgdlab.problems import calibrate, deepobs, digits
+from sgdlab.problems._common import split_indices
 from sgdlab.train.loop import evaluate
 
 NAMES = ["quadratic_deep", "two_d_beale", "sparse_logreg", "digits_logreg", "digits_mlp", "digits_mlp_bn",
@@ -408,8 +408,8 @@ def test_unknown_text_name_raises_listing_the_available_ones():
 
 # ---- docstring examples ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("module", ["sgdlab.bench.problems", "sgdlab.bench.problems.deepobs",
-                                    "sgdlab.bench.problems._common", "sgdlab.bench.problems.calibrate",
+@pytest.mark.parametrize("module", ["sgdlab.problems", "sgdlab.problems.deepobs",
+                                    "sgdlab.problems._common", "sgdlab.problems.calibrate",
                                     "sgdlab.data.text"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)

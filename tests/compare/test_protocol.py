@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from sgdlab.bench import protocol
-from sgdlab.bench.protocol import TrialSpec
+from sgdlab.compare import protocol
+from sgdlab.compare.protocol import TrialSpec
 
 
 def test_full_grid_is_deepobs_36_log_spaced_values_from_1e_minus5_to_1e2():

@@ -33,7 +33,7 @@ Both problems have DeepOBS's constant initialisation, so a trial's seed changes 
 the mini-batches. DeepOBS drops the last incomplete batch of an epoch; ``sgdlab.train.fit`` keeps
 it (1,000 = 7 x 128 + 104; 10,000 = 78 x 128 + 16).
 
-Calibration of the targets (``python -m sgdlab.bench.problems.calibrate``, 2026-11-30): each
+Calibration of the targets (``python -m sgdlab.problems.calibrate``, 2026-11-30): each
 optimizer tuned over lr in {1e-4, ..., 1} on the quick budget; the first epoch whose validation loss
 reaches the target, with seed 0 / seed 1 ("-": not within the budget).
 
@@ -55,7 +55,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ...lab.functions import beale
+from ..lab.functions import beale
 from .base import Budget, Problem, Task
 from ._common import mean_output, target_note
 
@@ -70,7 +70,7 @@ BEALE_NOISE = 1.0
 BEALE_START = (-4.5, 4.5)
 TRAIN_SEED, VALID_SEED, TEST_SEED = 42, 44, 43
 
-# the targets, from `python -m sgdlab.bench.problems.calibrate` (see the table in the module docstring)
+# the targets, from `python -m sgdlab.problems.calibrate` (see the table in the module docstring)
 QUADRATIC_TARGET = 87.0
 BEALE_TARGET = 16.0
 

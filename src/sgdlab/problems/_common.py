@@ -43,7 +43,7 @@ def target_note(target: float, metric: str) -> str:
     """The sentence of a problem's description that says how its target was chosen."""
     return (f"Target {target:g} (validation {metric}): the best level that SGD, Momentum, Adam and "
             "Adagrad, each tuned over the quick learning-rate grid, hold from the middle of the quick "
-            "budget on, rounded to the easier side (python -m sgdlab.bench.problems.calibrate).")
+            "budget on, rounded to the easier side (python -m sgdlab.problems.calibrate).")
 
 
 def split_indices(n: int, fractions: tuple[float, float], seed: int = DATA_SEED

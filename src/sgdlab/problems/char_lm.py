@@ -18,7 +18,7 @@ one), higher is better, as DeepOBS reports for tolstoi_char_rnn. It is bounded, 
 as the classifiers' accuracy, and does not reward a model for spreading probability cautiously;
 the loss (nats per character) is recorded next to it in every trial's history.
 
-Calibration of the target (``python -m sgdlab.bench.problems.calibrate``, 2026-11-30): the tuned
+Calibration of the target (``python -m sgdlab.problems.calibrate``, 2026-11-30): the tuned
 learning rate and the first epoch whose validation accuracy reaches 0.46 (seed 0 / seed 1; "-": not
 within the 5 quick epochs): SGD lr 1: - / - (final 0.377), Momentum lr 1: 4 / 4, Adam lr 0.1: 5 / 3,
 Adagrad lr 0.1: 3 / 3. A quick trial takes 0.92 s (Adam, one thread), the longest of the problems.
@@ -31,8 +31,8 @@ import functools
 import torch
 from torch import Tensor
 
-from ...data import load_text
-from ...models import CharLM, CharVocab
+from ..data import load_text
+from ..models import CharLM, CharVocab
 from .base import Budget, Problem, Task
 from ._common import seeded, target_note
 
@@ -41,7 +41,7 @@ SEQ_LEN = 50
 EMBED_DIM = 16
 HIDDEN = 64
 FRACTIONS = (0.8, 0.1)  # train, validation; test the rest
-#: From ``python -m sgdlab.bench.problems.calibrate`` (see the table in the module docstring).
+#: From ``python -m sgdlab.problems.calibrate`` (see the table in the module docstring).
 TARGET = 0.46
 
 

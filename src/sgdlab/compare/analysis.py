@@ -1,10 +1,10 @@
 """What ``sgdlab compare`` concludes from its trials: pure functions from trial records to numbers.
 
-The records are the results store's dicts, one per trial (see :mod:`sgdlab.bench.protocol`); the
-problems are :class:`~sgdlab.bench.problems.base.Problem` objects. Per problem x optimizer
+The records are the results store's dicts, one per trial (see :mod:`sgdlab.compare.protocol`); the
+problems are :class:`~sgdlab.problems.base.Problem` objects. Per problem x optimizer
 (a *pair*):
 
-* **selected learning rate**: :func:`sgdlab.bench.protocol.select_best` over the tuning trials (seed 0);
+* **selected learning rate**: :func:`sgdlab.compare.protocol.select_best` over the tuning trials (seed 0);
 * **final trials**: every trial at the selected (lr, epochs, batch_size, convention), whatever the seed
   (the seed-0 tuning trial included);
 * **test metric**: mean and sample standard deviation (``ddof=1``; ``None`` with fewer than two
@@ -31,7 +31,7 @@ Across pairs:
   written from all of the above.
 
 Example:
-    >>> from sgdlab.bench.problems.base import Budget, Problem
+    >>> from sgdlab.problems.base import Budget, Problem
     >>> quad = Problem("quad", "Quadratic", "A quadratic.", "loss", False, 0.5, Budget(3, None),
     ...                Budget(3, None), builder=lambda seed: None)
     >>> def trial(opt, lr, seed, losses):
@@ -63,7 +63,7 @@ from typing import Any
 
 import numpy as np
 
-from .problems.base import Problem
+from ..problems.base import Problem
 from .protocol import select_best
 
 #: AlgoPerf's upper integration limit (and plot limit) of the performance profile: an optimizer that
@@ -86,7 +86,7 @@ def _problem_map(problems: Iterable[Problem] | Mapping[str, Problem]) -> dict[st
     out: dict[str, Problem] = {}
     for p in items:
         if not isinstance(p, Problem):
-            raise TypeError(f"Invalid problems: {p!r} is not a sgdlab.bench Problem")
+            raise TypeError(f"Invalid problems: {p!r} is not a sgdlab.problems.Problem")
         out[p.name] = p
     return out
 

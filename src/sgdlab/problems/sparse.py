@@ -13,7 +13,7 @@ features, small ones for frequent features).
 The model is :class:`sgdlab.models.LogisticRegression` with ``sparse=True``; ``fit`` slices each
 mini-batch's rows from the CSR matrix and densifies only them.
 
-Calibration of sparse_logreg's target (``python -m sgdlab.bench.problems.calibrate``, 2026-11-30):
+Calibration of sparse_logreg's target (``python -m sgdlab.problems.calibrate``, 2026-11-30):
 the tuned learning rate and the first epoch whose validation accuracy reaches 0.86 (seed 0 / seed 1;
 "-": not within the 10 quick epochs): SGD lr 1: - / - (final 0.806), Momentum lr 1: - / 10, Adam lr
 1e-2: 6 / 6, Adagrad lr 1: 4 / 2. scikit-learn's LogisticRegression fitted to convergence on the
@@ -29,14 +29,14 @@ import numpy as np
 import scipy.sparse
 import torch
 
-from ...data import load_libsvm, sparse_classification
-from ...models import LogisticRegression
+from ..data import load_libsvm, sparse_classification
+from ..models import LogisticRegression
 from .base import Budget, Problem, Task
 from ._common import DATA_SEED, accuracy, cross_entropy, seeded, split_indices, target_note
 
 N_SAMPLES, N_FEATURES, NNZ_PER_ROW = 10000, 2000, 20
 FRACTIONS = (0.1, 0.1)  # validation, test; training the rest
-#: From ``python -m sgdlab.bench.problems.calibrate`` (see the table in the module docstring).
+#: From ``python -m sgdlab.problems.calibrate`` (see the table in the module docstring).
 TARGET = 0.86
 
 

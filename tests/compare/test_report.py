@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 from sgdlab import optim
-from sgdlab.bench.problems.base import Budget, Problem
-from sgdlab.bench.report import write_report
+from sgdlab.problems.base import Budget, Problem
+from sgdlab.compare.report import write_report
 
 UPDATES_PER_EPOCH = 40
 QUICK_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
@@ -79,7 +79,7 @@ def synthetic_records(problems=PROBLEMS, optimizers=None, grid=QUICK_GRID, seeds
                 "final_test_loss": 0.5 if done else None, "wall_time": 0.5 * len(curve),
                 "sgdlab_version": "0.1.0", "torch_version": "2.13.0", "created": "2026-11-30T00:00:00"}
 
-    from sgdlab.bench.protocol import select_best
+    from sgdlab.compare.protocol import select_best
 
     for p in problems:
         for o in optimizers:
