@@ -5,13 +5,42 @@ algorithms", as exact and fast PyTorch optimizers, with a lab that shows how the
 - ``sgdlab.train``: batch, stochastic and mini-batch gradient descent and the survey's strategies;
 - ``sgdlab.models``: the models the benchmark problems use;
 - ``sgdlab.lab``: test functions, ``minimize`` and the survey's animations;
-- ``sgdlab.gradcheck``: finite-difference checks of hand-derived gradients.
+- ``sgdlab.gradcheck``: finite-difference checks of hand-derived gradients;
+- ``sgdlab.problems`` and ``sgdlab.compare``: the benchmark problems and ``sgdlab compare``;
+- ``sgdlab.parallel`` (Hogwild!) and ``sgdlab.distributed`` (on Ray), with their extras.
+
+``import sgdlab`` loads torch and the optimizers; the rest loads on first use (``sgdlab.lab`` brings
+SciPy and matplotlib, ``sgdlab.parallel`` numba, ``sgdlab.distributed`` Ray).
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from . import models, optim, train
-from .gradient_check import GradCheckResult, gradcheck
-from .lab.minimize import minimize
 
 __version__ = "0.1.0"
-__all__ = ["GradCheckResult", "gradcheck", "lab", "minimize", "models", "optim", "train",
-           "__version__"]
+
+#: loaded on first use: name -> (module, attribute or None for the module itself)
+_LAZY = {
+    "lab": (".lab", None), "minimize": (".lab.minimize", "minimize"),
+    "gradcheck": (".gradient_check", "gradcheck"), "GradCheckResult": (".gradient_check", "GradCheckResult"),
+    "problems": (".problems", None), "compare": (".compare", None), "data": (".data", None),
+    "parallel": (".parallel", None), "distributed": (".distributed", None),
+}
+__all__ = ["GradCheckResult", "gradcheck", "lab", "minimize", "models", "optim", "train", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'sgdlab' has no attribute {name!r}")
+    module, attr = _LAZY[name]
+    value = importlib.import_module(module, __name__)
+    value = value if attr is None else getattr(value, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -237,6 +237,21 @@ class _Bucket:
 # The optimizer base class
 
 
+def _unless_compiling(method: Callable) -> Callable:
+    """torch.optim.Optimizer's ``method`` without its ``torch._disable_dynamo`` wrapper, whose first
+    call imports torch._dynamo (~1 s); under torch.compile, the wrapped method, as torch means it."""
+    plain = getattr(method, "__wrapped__", method)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return (method if torch.compiler.is_compiling() else plain)(*args, **kwargs)
+
+    return call
+
+
+_optimizer_add_param_group = _unless_compiling(Optimizer.add_param_group)
+_optimizer_zero_grad = _unless_compiling(Optimizer.zero_grad)
+
+
 class FlatOptimizer(Optimizer):
     """Base class of every sgdlab optimizer: a ``torch.optim.Optimizer`` on flat buffers.
 
@@ -308,7 +323,7 @@ class FlatOptimizer(Optimizer):
     # ---- torch.optim.Optimizer API ----------------------------------------------------------------
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
-        super().add_param_group(param_group)
+        _optimizer_add_param_group(self, param_group)
         group = self.param_groups[-1]
         try:
             self._validate_group(group)
@@ -319,7 +334,7 @@ class FlatOptimizer(Optimizer):
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         if set_to_none:
-            super().zero_grad(set_to_none=True)
+            _optimizer_zero_grad(self, set_to_none=True)
             return
         for buckets in self._buckets:
             for bucket in buckets:
@@ -339,12 +354,12 @@ class FlatOptimizer(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        self._step()
+        if torch.compiler.is_compiling():
+            self._step_outside_graph()
+        else:
+            self._step()
         return loss
 
-    # Inside a torch.compile'd training step, the engine's bookkeeping (pointer checks, run
-    # splitting) runs eagerly, as one graph break; the update itself is its own compiled kernel.
-    @torch.compiler.disable
     def _step(self) -> None:
         work = []
         for gi, group in enumerate(self.param_groups):
@@ -361,6 +376,11 @@ class FlatOptimizer(Optimizer):
             return
         for _, group, bucket, dense, sparse in work:
             self._step_bucket(group, bucket, dense, sparse)
+
+    # Inside a torch.compile'd training step, the engine's bookkeeping (pointer checks, run splitting)
+    # runs eagerly, as one graph break; the update itself is its own compiled kernel. The lazy form of
+    # torch.compiler.disable: torch._dynamo (~1 s to import) is loaded only when something compiles.
+    _step_outside_graph = torch._disable_dynamo(_step)
 
     # ---- what subclasses provide ------------------------------------------------------------------
 
