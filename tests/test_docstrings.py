@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["sgdlab.optim", "sgdlab.optim.momentum", "sgdlab.optim.adaptive", "sgdlab.optim.adam",
+MODULES = ["sgdlab._validation", "sgdlab.optim", "sgdlab.optim.momentum", "sgdlab.optim.adaptive", "sgdlab.optim.adam",
            "sgdlab.optim.noise", "sgdlab.lab", "sgdlab.lab.functions", "sgdlab.lab.minimize",
            "sgdlab.lab.figures", "sgdlab.gradient_check", "sgdlab.models", "sgdlab.models.linear",
            "sgdlab.models.mlp", "sgdlab.models.cnn", "sgdlab.models.charlm", "sgdlab.train",

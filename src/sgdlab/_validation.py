@@ -17,6 +17,10 @@ and what was expected:
 * ``ValueError`` when its type is accepted but the value is not:
   ``Invalid epochs: 0 (expected an int >= 1)``.
 
+Both are :class:`ArgumentError`\ s (:class:`ArgumentTypeError`, :class:`ArgumentValueError`), which the
+command line shows as one line with exit code 2, never as a traceback: raise them (``argument_error``)
+for any other problem with what the caller passed, a malformed file it named included.
+
 Booleans are never numbers here (``True`` as an epoch count is a mistake), NumPy integers and floats
 are accepted wherever Python's are, and numbers must be finite (``inf`` and ``nan`` are refused).
 """
@@ -33,10 +37,34 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Bool", "Callable_", "Instance", "Int", "Options", "Real", "Seq", "check", "describe",
-           "validate"]
+__all__ = ["ArgumentError", "ArgumentTypeError", "ArgumentValueError", "Bool", "Callable_", "Instance",
+           "Int", "Options", "Real", "Seq", "argument_error", "check", "describe", "validate"]
 
 _CLOSED = ("both", "left", "right", "neither")
+
+
+class ArgumentError(Exception):
+    """Something the caller passed is wrong: a value, its type, or a file it names."""
+
+
+class ArgumentTypeError(ArgumentError, TypeError):
+    """An argument of a type the function does not take."""
+
+
+class ArgumentValueError(ArgumentError, ValueError):
+    """An argument of the right type with a value the function does not take (or a file it names
+    that cannot be read as what it should be)."""
+
+
+def argument_error(name: str, value: Any, expected: str) -> ArgumentValueError:
+    """The ``ValueError`` of the one grammar, for checks no constraint expresses (raise it):
+
+    >>> raise argument_error("workers", 5, "at most the 4 training examples")
+    Traceback (most recent call last):
+        ...
+    sgdlab._validation.ArgumentValueError: Invalid workers: 5 (expected at most the 4 training examples)
+    """
+    return ArgumentValueError(f"Invalid {name}: {_repr(value)} (expected {expected})")
 
 
 def _is_tensor(value: Any) -> bool:
@@ -249,15 +277,15 @@ def check(name: str, value: Any, *alternatives: Constraint | None) -> Any:
     >>> check("epochs", 0, Int(1))
     Traceback (most recent call last):
         ...
-    ValueError: Invalid epochs: 0 (expected an int >= 1)
+    sgdlab._validation.ArgumentValueError: Invalid epochs: 0 (expected an int >= 1)
     >>> check("epochs", "3", Int(1), None)
     Traceback (most recent call last):
         ...
-    TypeError: Invalid epochs: '3' of type str (expected an int >= 1 or None)
+    sgdlab._validation.ArgumentTypeError: Invalid epochs: '3' of type str (expected an int >= 1 or None)
     >>> check("betas", (0.9, 1.0), Seq(Real(0, 1, closed="left"), length=2))
     Traceback (most recent call last):
         ...
-    ValueError: Invalid betas[1]: 1.0 (expected a number in [0, 1))
+    sgdlab._validation.ArgumentValueError: Invalid betas[1]: 1.0 (expected a number in [0, 1))
     """
     if value is None:
         if None in alternatives:
@@ -273,8 +301,9 @@ def check(name: str, value: Any, *alternatives: Constraint | None) -> Any:
                 check(f"{name}[{i}]", item, c.item)
     expected = describe(*alternatives)
     if typed:
-        raise ValueError(f"Invalid {name}: {_repr(value)} (expected {expected})")
-    raise TypeError(f"Invalid {name}: {_repr(value)} of type {type(value).__name__} (expected {expected})")
+        raise argument_error(name, value, expected)
+    raise ArgumentTypeError(f"Invalid {name}: {_repr(value)} of type {type(value).__name__} "
+                            f"(expected {expected})")
 
 
 Spec = Constraint | None | tuple
@@ -299,7 +328,7 @@ def validate(**constraints: Spec) -> Callable[[Callable], Callable]:
     >>> run(lr=-1)
     Traceback (most recent call last):
         ...
-    ValueError: Invalid lr: -1 (expected a finite number > 0 or None)
+    sgdlab._validation.ArgumentValueError: Invalid lr: -1 (expected a finite number > 0 or None)
     """
     def decorate(fn: Callable) -> Callable:
         signature = inspect.signature(fn)

@@ -1,16 +1,74 @@
-"""The ``sgdlab`` command line."""
+"""The ``sgdlab`` command line.
+
+Every command is a typer function that calls the library. A usage error (a bad option, or an
+:class:`~sgdlab._validation.ArgumentError` the library raises about an argument or a file it names) is
+one line on stderr and exit code 2, never a traceback.
+"""
 
 from __future__ import annotations
 
 import importlib
+import sys
 from pathlib import Path
+from typing import Any
 
 import typer
+import typer.core
 
 from . import optim
+from ._validation import ArgumentError
 
-app = typer.Typer(help="sgdlab: the optimizers of Ruder's survey of gradient descent, exact and fast.",
-                  no_args_is_help=True, add_completion=False)
+# The exceptions of the click typer runs on (its own vendored copy in recent typer, the click package
+# before).
+_errors = importlib.import_module(typer.BadParameter.__module__)
+
+#: what a file the user named cannot be, shown as a usage error too
+_PATH_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
+
+
+class _Command(typer.core.TyperCommand):
+    """A command whose argument errors are usage errors of this command."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (ArgumentError, *_PATH_ERRORS) as err:
+            raise _errors.UsageError(str(err), ctx) from err
+
+
+class _Group(typer.core.TyperGroup):
+    """``sgdlab``: prints a usage error as one line (``sgdlab compare: error: ...``), exit code 2."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _errors.NoArgsIsHelpError as err:  # plain ``sgdlab``: the help
+            err.show()
+            sys.exit(0)
+        except _errors.UsageError as err:
+            where = err.ctx.command_path if err.ctx is not None else "sgdlab"
+            message = " ".join(err.format_message().split())
+            typer.echo(f"{where}: error: {message} (see '{where} --help')", err=True)
+            sys.exit(2)
+        except _errors.ClickException as err:
+            err.show()
+            sys.exit(err.exit_code)
+        except typer.Abort:
+            typer.echo("Aborted.", err=True)
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else 0)
+
+
+app = typer.Typer(cls=_Group, help="sgdlab: the optimizers of Ruder's survey of gradient descent, exact "
+                  "and fast.", no_args_is_help=True, add_completion=False)
+
+
+def command(name: str) -> Any:
+    """``@command("compare")``: register a function as the command ``sgdlab compare``."""
+    return app.command(name, cls=_Command)
 
 
 @app.callback()
@@ -18,7 +76,7 @@ def _root() -> None:
     """sgdlab command line."""
 
 
-@app.command("optimizers")
+@command("optimizers")
 def optimizers_command(
     name: str = typer.Argument(None, help="Show only this optimizer (e.g. adam)."),
 ) -> None:
@@ -34,7 +92,7 @@ def optimizers_command(
     typer.echo("\n\n".join(blocks))
 
 
-@app.command("bench-step")
+@command("bench-step")
 def bench_step_command(
     layouts: str = typer.Option("a,b,c", help="Parameter layouts: a (1 x 16M floats), b (2000 mixed "
                                 "tensors, 10.3M floats), c (5000 x 256 floats)."),
@@ -125,7 +183,7 @@ _FUNCTION_HELP = "Test function: beale, rosenbrock, himmelblau, rastrigin, booth
 _OPTIMIZERS_HELP = "Comma-separated optimizer names (default: the survey's sgd,momentum,nag,adagrad,adadelta,rmsprop,adam)."
 
 
-@app.command("animate")
+@command("animate")
 def animate_command(
     function: str = typer.Argument("beale", help=_FUNCTION_HELP),
     optimizers: str = typer.Option(None, help=_OPTIMIZERS_HELP),
@@ -140,7 +198,7 @@ def animate_command(
     _lab_call("animate", function, optimizers, steps, start, lr, out, max_frames=frames, fps=fps)
 
 
-@app.command("plot")
+@command("plot")
 def plot_command(
     function: str = typer.Argument("beale", help=_FUNCTION_HELP),
     optimizers: str = typer.Option(None, help=_OPTIMIZERS_HELP),
@@ -156,7 +214,7 @@ def plot_command(
 def _register_compare() -> None:
     from .compare.command import cli_compare
 
-    app.command("compare")(cli_compare)
+    command("compare")(cli_compare)
 
 
 _register_compare()
@@ -166,16 +224,16 @@ def _register_optional(name: str, module: str, attr: str, extra: str, title: str
     """Register the command ``attr`` of ``module``, which needs the ``extra``; without it, a command of
     the same name that says how to install it."""
     try:
-        command = getattr(importlib.import_module(module, __package__), attr)
+        cmd = getattr(importlib.import_module(module, __package__), attr)
     except ImportError as err:  # the extra is not installed
         missing = str(err)
 
         def missing_extra() -> None:
             raise typer.BadParameter(f"needs the {extra} extra: pip install 'sgdlab[{extra}]' ({missing})")
         missing_extra.__doc__ = f"{title} (needs: pip install 'sgdlab[{extra}]')."
-        app.command(name)(missing_extra)
+        command(name)(missing_extra)
         return
-    app.command(name)(command)
+    command(name)(cmd)
 
 
 _register_optional("hogwild", ".parallel.command", "cli_hogwild", "parallel",  # numba
