@@ -17,7 +17,7 @@ and what was expected:
 * ``ValueError`` when its type is accepted but the value is not:
   ``Invalid epochs: 0 (expected an int >= 1)``.
 
-Both are :class:`ArgumentError`\ s (:class:`ArgumentTypeError`, :class:`ArgumentValueError`), which the
+Both are ArgumentErrors (:class:`ArgumentTypeError`, :class:`ArgumentValueError`), which the
 command line shows as one line with exit code 2, never as a traceback: raise them (``argument_error``)
 for any other problem with what the caller passed, a malformed file it named included.
 
@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ArgumentError", "ArgumentTypeError", "ArgumentValueError", "Bool", "Callable_", "Instance",
-           "Int", "Options", "Real", "Seq", "argument_error", "check", "describe", "validate"]
+__all__ = ["ArgumentError", "ArgumentTypeError", "ArgumentValueError", "Bool", "Callable_", "Constraint", "Instance",
+           "Int", "Options", "Real", "Seq", "Subclass", "argument_error", "check", "describe", "shown", "validate"]
 
 _CLOSED = ("both", "left", "right", "neither")
 
@@ -64,7 +64,7 @@ def argument_error(name: str, value: Any, expected: str) -> ArgumentValueError:
         ...
     sgdlab._validation.ArgumentValueError: Invalid workers: 5 (expected at most the 4 training examples)
     """
-    return ArgumentValueError(f"Invalid {name}: {_repr(value)} (expected {expected})")
+    return ArgumentValueError(f"Invalid {name}: {shown(value)} (expected {expected})")
 
 
 def _is_tensor(value: Any) -> bool:
@@ -206,6 +206,19 @@ class Instance(Constraint):
         return self.what
 
 
+class Subclass(Constraint):
+    """A class derived from ``base`` (``base`` itself included); ``what`` names it in the message."""
+
+    def __init__(self, base: type, *, what: str) -> None:
+        self.base, self.what = base, what
+
+    def accepts_type(self, value: Any) -> bool:
+        return isinstance(value, type) and issubclass(value, self.base)
+
+    def __str__(self) -> str:
+        return self.what
+
+
 class Callable_(Constraint):
     """Anything callable."""
 
@@ -256,8 +269,9 @@ class Seq(Constraint):
         return f"{count} {head}s {rest}".rstrip() if head in ("int", "number") else f"{count} {item}"
 
 
-def _repr(value: Any, limit: int = 80) -> str:
-    text = repr(value)
+def shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` on one line, shortened to ``limit`` characters: the value in a message."""
+    text = " ".join(repr(value).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -302,7 +316,7 @@ def check(name: str, value: Any, *alternatives: Constraint | None) -> Any:
     expected = describe(*alternatives)
     if typed:
         raise argument_error(name, value, expected)
-    raise ArgumentTypeError(f"Invalid {name}: {_repr(value)} of type {type(value).__name__} "
+    raise ArgumentTypeError(f"Invalid {name}: {shown(value)} of type {type(value).__name__} "
                             f"(expected {expected})")
 
 

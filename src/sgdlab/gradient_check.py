@@ -31,7 +31,6 @@ analytic 1.381773291, numeric 2.223244276; 1 of 5 elements exceed rtol
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +39,8 @@ from typing import Any, Union
 import numpy as np
 import torch
 from torch import Tensor
+
+from ._validation import ArgumentValueError, Callable_, Instance, Real, check, validate
 
 ArrayLike = Union[Tensor, np.ndarray]
 
@@ -89,6 +90,11 @@ class GradCheckResult:
         return self.message
 
 
+_POSITIVE = Real(0, closed="neither")
+
+
+@validate(fn=Callable_(), x=Instance(Tensor, np.ndarray, what="a torch.Tensor or numpy.ndarray"),
+          eps=_POSITIVE, rtol=_POSITIVE, floor=(_POSITIVE, None))
 def gradcheck(fn: Callable[[Any], Any], x: ArrayLike, grad: ArrayLike | Callable[[Any], Any] | None = None,
               eps: float = 1e-6, rtol: float = 1e-4, *, floor: float | None = None) -> GradCheckResult:
     """Check a gradient of the scalar function ``fn`` at ``x`` against central finite differences.
@@ -133,22 +139,13 @@ def gradcheck(fn: Callable[[Any], Any], x: ArrayLike, grad: ArrayLike | Callable
             torch autograd; ``eps``, ``rtol`` or ``floor`` is not a positive finite number; x is complex.
         TypeError: ``fn`` is not callable, or x is not a tensor or NumPy array.
     """
-    if not callable(fn):
-        raise TypeError(f"Invalid fn: {fn!r} (expected a callable)")
-    for name, value in (("eps", eps), ("rtol", rtol)) + ((("floor", floor),) if floor is not None else ()):
-        if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
-                or value <= 0):
-            raise ValueError(f"Invalid {name}: {value!r} (expected a finite number > 0)")
-
     as_numpy = isinstance(x, np.ndarray)
     if as_numpy:
         x64 = torch.from_numpy(np.array(x, dtype=np.float64))  # a copy: x is never modified
-    elif isinstance(x, Tensor):
-        if x.is_complex():
-            raise ValueError(f"Invalid x: dtype {x.dtype} (expected a real tensor)")
-        x64 = x.detach().to(torch.float64).clone()
     else:
-        raise TypeError(f"Invalid x: {type(x).__name__} (expected a torch.Tensor or numpy.ndarray)")
+        if x.is_complex():
+            raise ArgumentValueError(f"Invalid x: dtype {x.dtype} (expected a real tensor)")
+        x64 = x.detach().to(torch.float64).clone()
 
     # autograd needs a torch fn, so in that mode fn always gets tensors
     fn_takes_numpy = as_numpy and grad is not None
@@ -164,11 +161,11 @@ def gradcheck(fn: Callable[[Any], Any], x: ArrayLike, grad: ArrayLike | Callable
         with torch.enable_grad():
             y = fn(xg)
         if not isinstance(y, Tensor):
-            raise ValueError(f"Invalid fn: returned {type(y).__name__}, but grad=None checks autograd's "
+            raise ArgumentValueError(f"Invalid fn: returned {type(y).__name__}, but grad=None checks autograd's "
                              f"gradient, which needs a tensor; pass grad= to check a hand-derived one")
         f0 = _scalar_value(y, "fn")
         if not y.requires_grad:
-            raise ValueError("Invalid fn: its result does not depend on x through autograd (grad=None "
+            raise ArgumentValueError("Invalid fn: its result does not depend on x through autograd (grad=None "
                              "checks autograd's gradient; pass grad= to check a hand-derived one)")
         (g,) = torch.autograd.grad(y.sum(), xg, allow_unused=True)
         analytic = torch.zeros_like(x64) if g is None else g.detach().to(torch.float64)
@@ -215,31 +212,29 @@ def _scalar_value(y: Any, name: str) -> float:
     """The single float64 value of ``fn``'s result, or a ValueError saying what it was instead."""
     if isinstance(y, Tensor):
         if y.numel() != 1:
-            raise ValueError(f"Invalid {name}: returned a tensor of shape {tuple(y.shape)} "
+            raise ArgumentValueError(f"Invalid {name}: returned a tensor of shape {tuple(y.shape)} "
                              f"(expected a scalar)")
         if y.dtype != torch.float64:
-            raise ValueError(f"Invalid {name}: returned {y.dtype} (expected float64: finite differences at "
+            raise ArgumentValueError(f"Invalid {name}: returned {y.dtype} (expected float64: finite differences at "
                              f"eps ~ 1e-6 need double precision; e.g. call model.double())")
         return float(y.detach())
     if isinstance(y, np.ndarray) or isinstance(y, np.generic):
         arr = np.asarray(y)
         if arr.size != 1:
-            raise ValueError(f"Invalid {name}: returned an array of shape {arr.shape} (expected a scalar)")
+            raise ArgumentValueError(f"Invalid {name}: returned an array of shape {arr.shape} (expected a scalar)")
         if arr.dtype != np.float64:
-            raise ValueError(f"Invalid {name}: returned {arr.dtype} (expected float64: finite differences "
+            raise ArgumentValueError(f"Invalid {name}: returned {arr.dtype} (expected float64: finite differences "
                              f"at eps ~ 1e-6 need double precision)")
         return float(arr.reshape(()))
     if isinstance(y, numbers.Real) and not isinstance(y, bool):
         return float(y)
-    raise ValueError(f"Invalid {name}: returned {type(y).__name__} (expected a scalar tensor or float)")
+    raise ArgumentValueError(f"Invalid {name}: returned {type(y).__name__} (expected a scalar tensor or float)")
 
 
 def _as_gradient(g: Any, x64: Tensor, name: str) -> Tensor:
     if isinstance(g, np.ndarray):
         g = torch.from_numpy(np.asarray(g, dtype=np.float64))
-    if not isinstance(g, Tensor):
-        raise ValueError(f"Invalid {name}: {type(g).__name__} (expected a tensor or array of shape "
-                         f"{tuple(x64.shape)})")
+    check(name, g, Instance(Tensor, what=f"a tensor or array of shape {tuple(x64.shape)}"))
     if tuple(g.shape) != tuple(x64.shape):
-        raise ValueError(f"Invalid {name}: shape {tuple(g.shape)} (expected x's shape {tuple(x64.shape)})")
+        raise ArgumentValueError(f"Invalid {name}: shape {tuple(g.shape)} (expected x's shape {tuple(x64.shape)})")
     return g.detach().to(device=x64.device, dtype=torch.float64)

@@ -86,12 +86,13 @@ def test_dropout_is_applied_before_the_head_and_between_layers():
     assert single.rnn.dropout == 0.0 and single.drop.p == 0.3
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    ({"vocab_size": 0}, "vocab_size"), ({"embed_dim": 0}, "embed_dim"), ({"hidden": 1.5}, "hidden"),
-    ({"layers": 0}, "layers"), ({"cell": "rnn"}, "cell"), ({"dropout": 1.5}, "dropout"),
+@pytest.mark.parametrize("kwargs, name, error", [
+    ({"vocab_size": 0}, "vocab_size", ValueError), ({"embed_dim": 0}, "embed_dim", ValueError),
+    ({"hidden": 1.5}, "hidden", TypeError), ({"layers": 0}, "layers", ValueError),
+    ({"cell": "rnn"}, "cell", ValueError), ({"dropout": 1.5}, "dropout", ValueError),
 ])
-def test_invalid_arguments_name_the_argument(kwargs, name):
-    with pytest.raises(ValueError, match=f"Invalid {name}: "):
+def test_invalid_arguments_name_the_argument(kwargs, name, error):
+    with pytest.raises(error, match=f"Invalid {name}: "):
         CharLM(**{"vocab_size": 5, **kwargs})
 
 

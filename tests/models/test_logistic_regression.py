@@ -114,16 +114,20 @@ def test_wrong_input_shapes_name_x():
         model(torch.randn(4, 29))
     with pytest.raises(ValueError, match=r"Invalid X: sparse shape \(4, 29\)"):
         model(torch.randn(4, 29).to_sparse())
-    with pytest.raises(ValueError, match="Invalid X: expected a tensor"):
-        model([[1.0] * 30])
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    ({"n_features": 0}, "n_features"), ({"n_features": 2.5}, "n_features"),
-    ({"n_features": True}, "n_features"),
-    ({"n_features": 3, "n_classes": 1}, "n_classes"), ({"n_features": 3, "n_classes": "2"}, "n_classes"),
-    ({"n_features": 3, "sparse": "yes"}, "sparse"),
+def test_input_that_is_not_an_array_is_a_type_error():
+    with pytest.raises(TypeError, match=r"Invalid X: of type list \(expected a tensor, numpy array"):
+        LogisticRegression(30)([[1.0] * 30])
+
+
+@pytest.mark.parametrize("kwargs, name, error", [
+    ({"n_features": 0}, "n_features", ValueError), ({"n_features": 2.5}, "n_features", TypeError),
+    ({"n_features": True}, "n_features", TypeError),
+    ({"n_features": 3, "n_classes": 1}, "n_classes", ValueError),
+    ({"n_features": 3, "n_classes": "2"}, "n_classes", TypeError),
+    ({"n_features": 3, "sparse": "yes"}, "sparse", TypeError),
 ])
-def test_invalid_arguments_name_the_argument(kwargs, name):
-    with pytest.raises(ValueError, match=f"Invalid {name}: "):
+def test_invalid_arguments_name_the_argument(kwargs, name, error):
+    with pytest.raises(error, match=f"Invalid {name}: "):
         LogisticRegression(**kwargs)

@@ -88,16 +88,17 @@ def test_wrong_input_shape_names_x():
         MLP(3, out_features=2)(torch.randn(5, 4))
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    ({"in_features": 0}, "in_features"),
-    ({"hidden": (4, 0)}, "hidden"), ({"hidden": "64"}, "hidden"), ({"hidden": (4.5,)}, "hidden"),
-    ({"out_features": None}, "out_features"), ({"out_features": -1}, "out_features"),
-    ({"batch_norm": 1}, "batch_norm"), ({"activation": "swish"}, "activation"),
-    ({"dropout": 1.0}, "dropout"), ({"dropout": -0.1}, "dropout"),
+@pytest.mark.parametrize("kwargs, name, error", [
+    ({"in_features": 0}, "in_features", ValueError),
+    ({"hidden": (4, 0)}, r"hidden\[1\]", ValueError), ({"hidden": "64"}, "hidden", TypeError),
+    ({"hidden": (4.5,)}, r"hidden\[0\]", TypeError),
+    ({"out_features": None}, "out_features", ValueError), ({"out_features": -1}, "out_features", ValueError),
+    ({"batch_norm": 1}, "batch_norm", TypeError), ({"activation": "swish"}, "activation", ValueError),
+    ({"dropout": 1.0}, "dropout", ValueError), ({"dropout": -0.1}, "dropout", ValueError),
 ])
-def test_invalid_arguments_name_the_argument(kwargs, name):
+def test_invalid_arguments_name_the_argument(kwargs, name, error):
     args = {"in_features": 3, "out_features": 2, **kwargs}
-    with pytest.raises(ValueError, match=f"Invalid {name}: "):
+    with pytest.raises(error, match=f"Invalid {name}: "):
         MLP(**args)
 
 

@@ -80,11 +80,13 @@ def test_learns_a_simple_image_task():
     assert (model(x).argmax(1) == y).float().mean() > 0.95
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    ({"in_channels": 0}, "in_channels"), ({"n_classes": 0}, "n_classes"), ({"image_size": 3}, "image_size"),
-    ({"image_size": 8, "channels": (2, 2, 2, 2)}, "image_size"), ({"channels": ()}, "channels"),
-    ({"channels": (16, -1)}, "channels"), ({"batch_norm": "no"}, "batch_norm"),
+@pytest.mark.parametrize("kwargs, name, error", [
+    ({"in_channels": 0}, "in_channels", ValueError), ({"n_classes": 0}, "n_classes", ValueError),
+    ({"image_size": 3}, "image_size", ValueError),
+    ({"image_size": 8, "channels": (2, 2, 2, 2)}, "image_size", ValueError),
+    ({"channels": ()}, "channels", ValueError), ({"channels": (16, -1)}, r"channels\[1\]", ValueError),
+    ({"batch_norm": "no"}, "batch_norm", TypeError),
 ])
-def test_invalid_arguments_name_the_argument(kwargs, name):
-    with pytest.raises(ValueError, match=f"Invalid {name}: "):
+def test_invalid_arguments_name_the_argument(kwargs, name, error):
+    with pytest.raises(error, match=f"Invalid {name}: "):
         SmallCNN(**kwargs)

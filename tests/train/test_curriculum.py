@@ -191,20 +191,29 @@ def test_order_before_the_scores_are_known():
     (np.zeros((3, 2)), "expected a 1-D array"),
     ([], "expected a 1-D array"),
     ([1.0, float("nan")], "1 scores are not finite"),
-    (["a", "b"], "expected one number per example"),
 ])
-def test_bad_difficulty(difficulty, match):
+def test_difficulty_scores_of_a_wrong_shape_or_not_finite_are_refused(difficulty, match):
     with pytest.raises(ValueError, match=match):
         Curriculum(difficulty)
 
 
-@pytest.mark.parametrize("stages", [0, 2.5, True])
-def test_bad_stages(stages):
-    with pytest.raises(ValueError, match=f"Invalid stages: {stages!r}"):
+def test_difficulty_scores_that_are_not_numbers_are_a_type_error():
+    with pytest.raises(TypeError, match="expected a callable, or one number per example"):
+        Curriculum(["a", "b"])
+
+
+def test_stages_below_one_are_refused():
+    with pytest.raises(ValueError, match=r"Invalid stages: 0 \(expected an int >= 1\)"):
+        Curriculum(np.arange(4.0), stages=0)
+
+
+@pytest.mark.parametrize("stages", [2.5, True, "3"])
+def test_stages_that_are_not_ints_are_a_type_error(stages):
+    with pytest.raises(TypeError, match=f"Invalid stages: {stages!r} of type"):
         Curriculum(np.arange(4.0), stages=stages)
 
 
-def test_bad_epoch_for_stage():
+def test_stage_of_an_epoch_past_the_last_is_refused():
     cur = Curriculum(np.arange(4.0))
-    with pytest.raises(ValueError, match=r"Invalid epoch: 5 \(expected an int in \[0, 5\)\)"):
+    with pytest.raises(ValueError, match=r"Invalid epoch: 5 \(expected an int in \[0, 4\]\)"):
         cur.stage(5, 5)

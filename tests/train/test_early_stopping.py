@@ -106,10 +106,10 @@ def test_a_callback_can_stop_training(regression):
 
 def test_monitoring_what_is_not_there_is_an_error(regression):
     X, y = regression
-    with pytest.raises(ValueError, match="monitors 'val_loss' but fit got no val"):
+    with pytest.raises(ValueError, match="it monitors 'val_loss', but fit got no val"):
         fit(torch.nn.Linear(3, 1), F.mse_loss, (X, y), optimizer="sgd", epochs=2,
             early_stopping=EarlyStopping(), progress=False)
-    with pytest.raises(ValueError, match="monitors 'val_metric' but fit got no metric"):
+    with pytest.raises(ValueError, match="it monitors 'val_metric', but fit got no metric"):
         fit(torch.nn.Linear(3, 1), F.mse_loss, (X, y), val=(X, y), optimizer="sgd", epochs=2,
             early_stopping=EarlyStopping("val_metric"), progress=False)
 
@@ -117,12 +117,21 @@ def test_monitoring_what_is_not_there_is_an_error(regression):
 @pytest.mark.parametrize("kwargs, match", [
     ({"monitor": "loss"}, "Invalid monitor: 'loss'"),
     ({"patience": 0}, "Invalid patience: 0"),
-    ({"patience": 2.5}, "Invalid patience: 2.5"),
     ({"min_delta": -1.0}, "Invalid min_delta: -1.0"),
     ({"mode": "up"}, "Invalid mode: 'up'"),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
+        EarlyStopping(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"patience": 2.5}, "Invalid patience: 2.5 of type float"),
+    ({"min_delta": "0"}, "Invalid min_delta: '0' of type str"),
+    ({"restore_best": 1}, "Invalid restore_best: 1 of type int"),
+])
+def test_arguments_of_the_wrong_type_are_type_errors(kwargs, match):
+    with pytest.raises(TypeError, match=match):
         EarlyStopping(**kwargs)
 
 

@@ -18,38 +18,56 @@ def _fit(train=None, **kw):
 
 
 def test_x_and_y_of_different_lengths():
-    with pytest.raises(ValueError, match=r"train: X and y have different lengths \(10 and 9\)"):
+    with pytest.raises(ValueError, match=r"Invalid train: X has 10 rows and y 9 \(expected one label per row\)"):
         _fit((torch.randn(10, 2), torch.randn(9, 1)))
-    with pytest.raises(ValueError, match=r"val: X and y have different lengths \(4 and 5\)"):
+    with pytest.raises(ValueError, match=r"Invalid val: X has 4 rows and y 5"):
         _fit(val=(np.zeros((4, 2)), np.zeros((5, 1))))
 
 
 def test_empty_data():
-    with pytest.raises(ValueError, match=r"train is empty \(0 examples\)"):
+    with pytest.raises(ValueError, match=r"Invalid train: 0 examples \(expected at least one\)"):
         _fit((torch.zeros(0, 2), torch.zeros(0, 1)))
-    with pytest.raises(ValueError, match="val is empty"):
+    with pytest.raises(ValueError, match="Invalid val: 0 examples"):
         _fit(val=torch.utils.data.TensorDataset(torch.zeros(0, 2), torch.zeros(0, 1)))
 
 
 def test_data_of_the_wrong_kind():
-    with pytest.raises(TypeError, match="train must be a pair"):
+    with pytest.raises(TypeError, match=r"Invalid train: a Tensor \(expected a pair \(X, y\)"):
         _fit(torch.randn(8, 2))
-    with pytest.raises(TypeError, match="train: X must be a torch.Tensor, a NumPy array or a scipy.sparse"):
+    with pytest.raises(TypeError, match="Invalid train: X of type list .expected a torch.Tensor, a NumPy "
+                                        "array or a scipy.sparse matrix"):
         _fit(([[1.0, 2.0]], [1.0]))
     with pytest.raises(TypeError, match="IterableDataset"):
         _fit(torch.utils.data.IterableDataset())
 
 
-@pytest.mark.parametrize("batch_size", [0, -3, 2.5, "4", True])
-def test_bad_batch_size(batch_size):
-    with pytest.raises(ValueError, match=f"Invalid batch_size: {batch_size!r}"):
+@pytest.mark.parametrize("batch_size", [0, -3])
+def test_batch_size_below_one_is_refused(batch_size):
+    with pytest.raises(ValueError, match=rf"Invalid batch_size: {batch_size} \(expected an int >= 1 or None\)"):
         _fit(batch_size=batch_size)
 
 
-@pytest.mark.parametrize("epochs", [0, -1, 1.0, None])
-def test_bad_epochs(epochs):
-    with pytest.raises(ValueError, match=f"Invalid epochs: {epochs!r}"):
+@pytest.mark.parametrize("batch_size", [2.5, "4", True])
+def test_batch_size_that_is_not_an_int_is_a_type_error(batch_size):
+    with pytest.raises(TypeError, match=f"Invalid batch_size: {batch_size!r} of type"):
+        _fit(batch_size=batch_size)
+
+
+@pytest.mark.parametrize("epochs", [0, -1])
+def test_epochs_below_one_are_refused(epochs):
+    with pytest.raises(ValueError, match=rf"Invalid epochs: {epochs} \(expected an int >= 1\)"):
         _fit(epochs=epochs)
+
+
+@pytest.mark.parametrize("epochs", [1.0, None])
+def test_epochs_that_are_not_an_int_are_a_type_error(epochs):
+    with pytest.raises(TypeError, match=f"Invalid epochs: {epochs!r} of type"):
+        _fit(epochs=epochs)
+
+
+def test_numpy_integers_are_accepted_for_epochs_batch_size_and_seed():
+    h = _fit(epochs=np.int64(2), batch_size=np.int32(4), seed=np.int64(1))
+    assert len(h) == 2 and h.updates[0] == 2
 
 
 @pytest.mark.parametrize("grad_clip", [0, -1.0, float("inf")])
@@ -88,9 +106,12 @@ def test_divergence_is_caught():
 
 
 def test_unknown_optimizer_name():
-    with pytest.raises(ValueError, match="Invalid optimizer name: 'adamm'"):
+    with pytest.raises(ValueError, match="Invalid optimizer: 'adamm' .expected a torch.optim.Optimizer or one of 'sgd'"):
         _fit(optimizer="adamm")
-    with pytest.raises(TypeError, match="optimizer must be a torch.optim.Optimizer or the name"):
+
+
+def test_an_optimizer_class_instead_of_an_instance_is_a_type_error():
+    with pytest.raises(TypeError, match="Invalid optimizer: .* of type type .expected a torch.optim.Optimizer"):
         _fit(optimizer=sgdlab.optim.SGD)
 
 
@@ -100,29 +121,33 @@ def test_unknown_curriculum_strategy():
 
 
 def test_difficulty_of_the_wrong_length():
-    with pytest.raises(ValueError, match="Invalid difficulty: 5 scores for 8 training examples"):
+    with pytest.raises(ValueError, match=r"Invalid difficulty: 5 scores \(expected one per training example: 8\)"):
         _fit(curriculum=Curriculum(np.arange(5.0)))
-    with pytest.raises(ValueError, match="Invalid difficulty: 3 scores for 8 training examples"):
+    with pytest.raises(ValueError, match=r"Invalid difficulty: 3 scores \(expected one per training example: 8\)"):
         _fit(curriculum=Curriculum(lambda X, y: np.arange(3.0)))
 
 
 def test_metric_needs_val():
-    with pytest.raises(ValueError, match="metric is evaluated on the validation data"):
+    with pytest.raises(ValueError, match="Invalid metric: .* the metric is evaluated on the validation data"):
         _fit(metric=lambda out, y: 0.0)
 
 
 def test_loss_must_be_a_scalar():
-    with pytest.raises(ValueError, match=r"loss_fn must return a scalar tensor .* got \(4, 1\)"):
+    with pytest.raises(ValueError, match=r"Invalid loss_fn: it returned a tensor of shape \(4, 1\) \(expected a "
+                                         "scalar tensor"):
         _fit(loss_fn=lambda out, y: (out - y) ** 2, batch_size=4)
 
 
-def test_callbacks_must_be_a_sequence_of_callbacks():
-    with pytest.raises(TypeError, match="callbacks must be a sequence"):
+def test_a_single_callback_must_be_wrapped_in_a_sequence():
+    with pytest.raises(TypeError, match="Invalid callbacks: .* wrap a single one in a list"):
         _fit(callbacks=lambda ctx, rec: None)
-    with pytest.raises(TypeError, match="a callback must be"):
+
+
+def test_each_callback_must_be_a_callback_or_a_function():
+    with pytest.raises(TypeError, match=r"Invalid callbacks\[0\]: 3 of type int \(expected a sgdlab.train.Callback"):
         _fit(callbacks=[3])
 
 
 def test_scheduler_of_the_wrong_kind():
-    with pytest.raises(TypeError, match="scheduler must be an lr scheduler"):
+    with pytest.raises(TypeError, match=r"Invalid scheduler: 0.5 of type float \(expected a callable\)"):
         _fit(scheduler=0.5)

@@ -106,11 +106,15 @@ def test_drives_a_gradient_noise_wrapped_optimizer():
     (lambda o: InverseTimeDecay(o, k=-1), "Invalid k: -1"),
     (lambda o: InverseTimeDecay(o, k=float("nan")), "Invalid k: nan"),
     (lambda o: SearchThenConverge(o, tau=0), "Invalid tau: 0"),
-    (lambda o: SearchThenConverge(o, tau="5"), "Invalid tau: '5'"),
 ])
 def test_bad_arguments(make, match):
     with pytest.raises(ValueError, match=match):
         make(_opt())
+
+
+def test_a_search_time_that_is_not_a_number_is_a_type_error():
+    with pytest.raises(TypeError, match="Invalid tau: '5' of type str"):
+        SearchThenConverge(_opt(), tau="5")
 
 
 def test_module_exports():

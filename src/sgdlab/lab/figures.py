@@ -28,7 +28,8 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from .. import optim
-from .functions import TestFunction, get
+from .._validation import Instance, Int, Options, Seq, argument_error, check, validate
+from .functions import _REGISTRY, TestFunction, get
 from .minimize import minimize
 
 #: The optimizers of the survey's animations (its Images 5 and 6).
@@ -71,6 +72,11 @@ class Race:
     window: tuple[tuple[float, float], tuple[float, float]]  # the part of the plane drawn
 
 
+_RACE = {"function": (Options(*_REGISTRY), Instance(TestFunction, what="a TestFunction")),
+         "steps": (Int(1), None), "seed": Int()}
+
+
+@validate(**_RACE)
 def race(function: str | TestFunction = "beale", optimizers: Iterable[str] | None = None,
          steps: int | None = None, start: Sequence[float] | None = None,
          lr: Mapping[str, float] | None = None, seed: int = 0) -> Race:
@@ -82,16 +88,12 @@ def race(function: str | TestFunction = "beale", optimizers: Iterable[str] | Non
     """
     fn = get(function) if isinstance(function, str) else function
     scene = SCENES.get(fn.name, {})
-    names = [n.lower() for n in (optimizers or SURVEY_OPTIMIZERS)]
-    for name in names:
-        optim.get(name)  # ValueError listing the valid names
-    if lr:
-        for name in lr:
-            if name.lower() not in names:
-                raise ValueError(f"Invalid lr for {name!r}: it is not among the optimizers {names}")
-    steps = int(steps if steps is not None else scene.get("steps", 300))
-    if steps < 1:
-        raise ValueError(f"Invalid steps: {steps!r} (expected at least 1)")
+    names = list(check("optimizers", list(optimizers or SURVEY_OPTIMIZERS),
+                       Seq(Options(*optim.available()), min_length=1)))
+    for name in lr or {}:
+        if name.lower() not in names:
+            raise argument_error("lr", {name: lr[name]}, f"rates for the optimizers drawn: {', '.join(names)}")
+    steps = steps if steps is not None else scene.get("steps", 300)
     start = tuple(start) if start is not None else scene.get("start", fn.start)
     rates = {n: float((lr or {}).get(n, scene.get("lr", {}).get(n, DEFAULT_LR[n]))) for n in names}
     results = {n: minimize(fn, start, optimizer=n, steps=steps, seed=seed, lr=rates[n]) for n in names}
@@ -212,6 +214,7 @@ class _Drawing:
         return (pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)
 
 
+@validate(**_RACE, dpi=Int(1))
 def plot(function: str | TestFunction = "beale", optimizers: Iterable[str] | None = None,
          steps: int | None = None, start: Sequence[float] | None = None,
          lr: Mapping[str, float] | None = None, out: str | Path | None = None, dpi: int = 110,
@@ -228,12 +231,13 @@ def plot(function: str | TestFunction = "beale", optimizers: Iterable[str] | Non
     if out is not None:
         out = Path(out)
         if out.suffix.lower() not in (".png", ".svg", ".pdf", ".jpg"):
-            raise ValueError(f"Invalid out: {str(out)!r} (expected a .png, .svg, .pdf or .jpg file)")
+            raise argument_error("out", str(out), "a .png, .svg, .pdf or .jpg file")
         out.parent.mkdir(parents=True, exist_ok=True)
         drawing.fig.savefig(out, dpi=dpi)
     return drawing.fig
 
 
+@validate(**_RACE, fps=Int(1), max_frames=Int(2), dpi=Int(1))
 def animate(function: str | TestFunction = "beale", optimizers: Iterable[str] | None = None,
             steps: int | None = None, start: Sequence[float] | None = None,
             lr: Mapping[str, float] | None = None, out: str | Path | None = None, fps: int = 30,
@@ -277,9 +281,9 @@ def save(drawing: _Drawing, frames: np.ndarray, out: Path, fps: int) -> None:
     """Write the frames to a .gif, .mp4 (needs ffmpeg) or self-contained .html file."""
     suffix = out.suffix.lower()
     if suffix not in (".gif", ".mp4", ".html"):
-        raise ValueError(f"Invalid out: {str(out)!r} (expected a .gif, .mp4 or .html file)")
+        raise argument_error("out", str(out), "a .gif, .mp4 or .html file")
     if suffix == ".mp4" and shutil.which("ffmpeg") is None:
-        raise ValueError(f"Cannot write {str(out)!r}: .mp4 needs ffmpeg on the PATH; use .gif or .html")
+        raise argument_error("out", str(out), "a .gif or .html file: .mp4 needs ffmpeg on the PATH")
     out.parent.mkdir(parents=True, exist_ok=True)
     from PIL import Image
 

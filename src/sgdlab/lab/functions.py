@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from .._validation import ArgumentValueError, Options, check
+
 __all__ = ["TestFunction", "get", "names"]
 
 Domain = tuple[tuple[float, float], tuple[float, float]]
@@ -116,7 +118,7 @@ def _check_xy(name: str, xy: Tensor) -> Tensor:
     if not isinstance(xy, Tensor):
         xy = torch.as_tensor(xy, dtype=torch.get_default_dtype())
     if xy.ndim == 0 or xy.shape[-1] != 2:
-        raise ValueError(f"Invalid xy for {name!r}: shape {tuple(xy.shape)} (expected (..., 2))")
+        raise ArgumentValueError(f"Invalid xy: shape {tuple(xy.shape)} for {name!r} (expected (..., 2))")
     return xy
 
 
@@ -267,8 +269,6 @@ def get(name: str) -> TestFunction:
     >>> functions.get("nope")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
         ...
-    ValueError: Invalid test function name: 'nope' (available: beale, rosenbrock, ..., noisy_beale)
+    sgdlab._validation.ArgumentValueError: Invalid name: 'nope' (expected one of 'beale', 'rosenbrock', ..., 'noisy_beale')
     """
-    if not isinstance(name, str) or name not in _REGISTRY:
-        raise ValueError(f"Invalid test function name: {name!r} (available: {', '.join(_REGISTRY)})")
-    return _REGISTRY[name]
+    return _REGISTRY[check("name", name, Options(*_REGISTRY))]

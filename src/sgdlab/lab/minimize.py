@@ -13,7 +13,6 @@ gradient descent.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -22,8 +21,10 @@ import torch
 from scipy.optimize import OptimizeResult as _Result
 from torch import Tensor
 
-from ..optim import FlatOptimizer, create
-from .functions import TestFunction, get
+from .._validation import (ArgumentTypeError, ArgumentValueError, Callable_, Instance, Int, Options, Real,
+                           Subclass, argument_error, check, validate)
+from ..optim import FlatOptimizer, available, create
+from .functions import _REGISTRY, TestFunction, get
 
 
 class OptimizeResult(_Result):
@@ -48,6 +49,8 @@ class OptimizeResult(_Result):
 __all__ = ["OptimizeResult", "minimize"]
 
 
+@validate(fun=(Options(*_REGISTRY), Instance(TestFunction, what="a TestFunction"), Callable_()),
+          steps=Int(0), tol=(Real(0), None), seed=Int())
 def minimize(
     fun: str | TestFunction | Callable[[Tensor], Tensor],
     x0: Any = None,
@@ -114,11 +117,7 @@ def minimize(
         'gradient norm 6.3e-07 < tol 1e-06 at step 299'
     """
     test_fn = get(fun) if isinstance(fun, str) else fun if isinstance(fun, TestFunction) else None
-    if test_fn is None and not callable(fun):
-        raise ValueError(f"Invalid fun: {fun!r} (expected a test function name, a TestFunction or a "
-                         "callable of a 1-D tensor)")
     x = _start_point(test_fn, x0)
-    _check_steps_tol(steps, tol)
     name, make = _optimizer_factory(optimizer, hyper)
 
     generator = None
@@ -200,57 +199,48 @@ def _diverged(points: list[Tensor], losses: list[Tensor], k: int, why: str):
 def _scalar_loss(loss: Any) -> Tensor:
     if not isinstance(loss, Tensor) or loss.numel() != 1:
         shape = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
-        raise ValueError(f"Invalid fun: it returned {shape} (expected a scalar tensor)")
+        raise ArgumentValueError(f"Invalid fun: it returned {shape} (expected a scalar tensor)")
     return loss.reshape(())
 
 
 def _start_point(test_fn: TestFunction | None, x0: Any) -> Tensor:
     if x0 is None:
         if test_fn is None:
-            raise ValueError("Invalid x0: None (a plain function needs a start point x0)")
+            raise argument_error("x0", None, "a start point: a plain function has no standard one")
         x0 = test_fn.start
     try:
         x = torch.as_tensor(x0, dtype=torch.float64).detach().clone()
     except (TypeError, ValueError, RuntimeError) as e:
-        raise ValueError(f"Invalid x0: {x0!r} (expected a 1-D sequence of numbers)") from e
+        raise ArgumentTypeError(f"Invalid x0: {x0!r} of type {type(x0).__name__} (expected a 1-D sequence "
+                                "of numbers)") from e
     if x.ndim != 1 or x.numel() == 0:
-        raise ValueError(f"Invalid x0: {x0!r} (expected a 1-D point, got shape {tuple(x.shape)})")
+        raise argument_error("x0", x0, f"a 1-D point, not one of shape {tuple(x.shape)}")
     if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"Invalid x0: {x0!r} (expected finite numbers)")
+        raise argument_error("x0", x0, "finite numbers")
     if test_fn is not None:
         if x.numel() != 2:
-            raise ValueError(f"Invalid x0: {x0!r} for {test_fn.name!r} (expected a 2-D point)")
+            raise argument_error("x0", x0, f"a 2-D point for {test_fn.name!r}")
         if not test_fn.in_domain(x.tolist()):
             (xmin, xmax), (ymin, ymax) = test_fn.domain
-            raise ValueError(
-                f"Invalid x0: {tuple(x.tolist())} is outside the domain of {test_fn.name!r}: "
-                f"x in [{xmin:g}, {xmax:g}], y in [{ymin:g}, {ymax:g}]"
-            )
+            raise argument_error("x0", tuple(x.tolist()), f"a point in the domain of {test_fn.name!r}: "
+                                 f"x in [{xmin:g}, {xmax:g}], y in [{ymin:g}, {ymax:g}]")
     return x
 
 
-def _check_steps_tol(steps: Any, tol: Any) -> None:
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"Invalid steps: {steps!r} (expected an integer >= 0)")
-    if tol is not None:
-        ok = isinstance(tol, (int, float)) and not isinstance(tol, bool) and tol >= 0
-        if not ok or math.isnan(tol):
-            raise ValueError(f"Invalid tol: {tol!r} (expected None or a number >= 0)")
+_OPTIMIZER_CLASS = Subclass(torch.optim.Optimizer, what="a torch.optim.Optimizer class")
 
 
 def _optimizer_factory(optimizer: Any, hyper: dict[str, Any]):
-    """(name, params -> optimizer). Unknown names raise sgdlab.optim.get's ValueError."""
+    """(name, params -> optimizer)."""
+    optimizer = check("optimizer", optimizer, Options(*available()), _OPTIMIZER_CLASS)
     if isinstance(optimizer, str):
         kwargs = {"fused": False, **hyper}
         name = optimizer.lower()
         return name, lambda params: create(name, params, **kwargs)
-    if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
-        if issubclass(optimizer, FlatOptimizer):
-            kwargs = {"fused": False, **hyper}
-            name = optimizer.__name__.lower()
-        else:
-            kwargs = dict(hyper)
-            name = optimizer.__name__
-        return name, lambda params: optimizer(params, **kwargs)
-    raise ValueError(f"Invalid optimizer: {optimizer!r} (expected a name of sgdlab.optim.available() "
-                     "or a torch.optim.Optimizer class)")
+    if issubclass(optimizer, FlatOptimizer):
+        kwargs = {"fused": False, **hyper}
+        name = optimizer.__name__.lower()
+    else:
+        kwargs = dict(hyper)
+        name = optimizer.__name__
+    return name, lambda params: optimizer(params, **kwargs)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Iterable, Sequence
 from typing import Union
@@ -10,12 +9,17 @@ from typing import Union
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_choice, check_positive_int, check_probability
+from .._validation import ArgumentValueError, Instance, Int, Options, Real, argument_error, check
 
 #: The recurrent state: ``h`` of shape (layers, B, hidden) for a GRU, ``(h, c)`` for an LSTM.
 State = Union[Tensor, tuple[Tensor, Tensor]]
 
 _CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
+
+
+def _nonempty_text(name: str, text: str) -> None:
+    if not check(name, text, Instance(str, what="a non-empty string")):
+        raise argument_error(name, text, "a non-empty string")
 
 
 class CharVocab:
@@ -34,10 +38,9 @@ class CharVocab:
     """
 
     def __init__(self, chars: str):
-        if not isinstance(chars, str) or not chars:
-            raise ValueError(f"Invalid chars: {chars!r} (expected a non-empty string)")
+        _nonempty_text("chars", chars)
         if len(set(chars)) != len(chars):
-            raise ValueError(f"Invalid chars: {chars!r} (expected each character once)")
+            raise argument_error("chars", chars, "each character once")
         self.chars = chars
         self.index = {ch: i for i, ch in enumerate(chars)}
 
@@ -45,8 +48,7 @@ class CharVocab:
     def from_text(cls, text: str) -> CharVocab:
         """The vocabulary of the distinct characters of ``text``, in sorted order (so that the ids
         do not depend on where a character first occurs)."""
-        if not isinstance(text, str) or not text:
-            raise ValueError(f"Invalid text: {text!r} (expected a non-empty string)")
+        _nonempty_text("text", text)
         return cls("".join(sorted(set(text))))
 
     def __len__(self) -> int:
@@ -60,14 +62,14 @@ class CharVocab:
         try:
             return torch.tensor([self.index[ch] for ch in text], dtype=torch.long)
         except KeyError as err:
-            raise ValueError(f"Invalid text: character {err.args[0]!r} is not in the vocabulary "
-                             f"{self.chars!r}") from None
+            raise ArgumentValueError(f"Invalid text: character {err.args[0]!r} is not in the vocabulary "
+                                     f"(expected characters of {self.chars!r})") from None
 
     def decode(self, ids: Tensor | Iterable[int]) -> str:
         """The text of a 1-D sequence of ids (tensor or list)."""
         ids = ids.tolist() if isinstance(ids, Tensor) else list(ids)
         if any(not isinstance(i, numbers.Integral) or not 0 <= i < len(self.chars) for i in ids):
-            raise ValueError(f"Invalid ids: {ids!r} (expected integers in [0, {len(self.chars)}))")
+            raise argument_error("ids", ids, f"integers in [0, {len(self.chars)})")
         return "".join(self.chars[i] for i in ids)
 
 
@@ -103,12 +105,12 @@ class CharLM(nn.Module):
     def __init__(self, vocab_size: int, embed_dim: int = 32, hidden: int = 128, layers: int = 1,
                  cell: str = "gru", dropout: float = 0.0):
         super().__init__()
-        self.vocab_size = check_positive_int("vocab_size", vocab_size)
-        self.embed_dim = check_positive_int("embed_dim", embed_dim)
-        self.hidden = check_positive_int("hidden", hidden)
-        self.layers = check_positive_int("layers", layers)
-        self.cell = check_choice("cell", cell, tuple(_CELLS))
-        self.dropout = check_probability("dropout", dropout)
+        self.vocab_size = check("vocab_size", vocab_size, Int(1))
+        self.embed_dim = check("embed_dim", embed_dim, Int(1))
+        self.hidden = check("hidden", hidden, Int(1))
+        self.layers = check("layers", layers, Int(1))
+        self.cell = check("cell", cell, Options(*_CELLS))
+        self.dropout = check("dropout", dropout, Real(0, 1, closed="left"))
 
         self.embedding = nn.Embedding(self.vocab_size, self.embed_dim)
         # torch applies an RNN's own dropout only between layers (and warns for a single layer)
@@ -126,9 +128,9 @@ class CharLM(nn.Module):
         if not isinstance(x, Tensor) or x.dim() != 2 or x.dtype != torch.long:
             shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             dtype = f", {x.dtype}" if isinstance(x, Tensor) else ""
-            raise ValueError(f"Invalid x: {shape}{dtype} (expected a LongTensor of shape (B, T))")
+            raise ArgumentValueError(f"Invalid x: {shape}{dtype} (expected a LongTensor of shape (B, T))")
         if x.numel() and (int(x.min()) < 0 or int(x.max()) >= self.vocab_size):
-            raise ValueError(f"Invalid x: ids in [{int(x.min())}, {int(x.max())}] "
+            raise ArgumentValueError(f"Invalid x: ids in [{int(x.min())}, {int(x.max())}] "
                              f"(expected ids in [0, {self.vocab_size}))")
         out, state = self.rnn(self.embedding(x), state)
         return self.head(self.drop(out)), state
@@ -146,13 +148,10 @@ class CharLM(nn.Module):
         """
         prefix = torch.as_tensor(prefix_ids, dtype=torch.long, device=self.head.weight.device)
         if prefix.dim() != 1 or prefix.numel() == 0:
-            raise ValueError(f"Invalid prefix_ids: shape {tuple(prefix.shape)} (expected a non-empty 1-D "
-                             f"sequence of ids)")
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
-            raise ValueError(f"Invalid n: {n!r} (expected an integer >= 0)")
-        if (isinstance(temperature, bool) or not isinstance(temperature, numbers.Real)
-                or not math.isfinite(temperature) or temperature < 0):
-            raise ValueError(f"Invalid temperature: {temperature!r} (expected a number >= 0)")
+            raise ArgumentValueError(f"Invalid prefix_ids: shape {tuple(prefix.shape)} (expected a non-empty "
+                                     "1-D sequence of ids)")
+        n = check("n", n, Int(0))
+        temperature = check("temperature", temperature, Real(0))
 
         was_training = self.training
         self.eval()

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from ._checks import check_bool, check_positive_int, check_widths
+from .._validation import ArgumentValueError, Bool, Int, argument_error, check
+from .mlp import widths
 
 
 class SmallCNN(nn.Module):
@@ -45,14 +46,14 @@ class SmallCNN(nn.Module):
     def __init__(self, in_channels: int = 1, n_classes: int = 10, image_size: int = 8,
                  channels: Sequence[int] = (16, 32), batch_norm: bool = False):
         super().__init__()
-        self.in_channels = check_positive_int("in_channels", in_channels)
-        self.n_classes = check_positive_int("n_classes", n_classes)
-        self.channels = check_widths("channels", channels, allow_empty=False)
-        self.image_size = check_positive_int("image_size", image_size)
+        self.in_channels = check("in_channels", in_channels, Int(1))
+        self.n_classes = check("n_classes", n_classes, Int(1))
+        self.channels = widths("channels", channels, min_length=1)
+        self.image_size = check("image_size", image_size, Int(1))
         if self.image_size < 2 ** len(self.channels):
-            raise ValueError(f"Invalid image_size: {image_size!r} (expected >= {2 ** len(self.channels)}: "
-                             f"{len(self.channels)} poolings by 2 must leave at least one pixel)")
-        self.batch_norm = check_bool("batch_norm", batch_norm)
+            raise argument_error("image_size", image_size, f">= {2 ** len(self.channels)}: "
+                                 f"{len(self.channels)} poolings by 2 must leave at least one pixel")
+        self.batch_norm = check("batch_norm", batch_norm, Bool())
 
         layers: list[nn.Module] = []
         c_in, size = self.in_channels, self.image_size
@@ -73,6 +74,6 @@ class SmallCNN(nn.Module):
         elif x.dim() == 3 and c == 1:
             x = x.unsqueeze(1)
         if x.dim() != 4 or tuple(x.shape[1:]) != (c, s, s):
-            raise ValueError(f"Invalid x: shape {tuple(x.shape)} "
+            raise ArgumentValueError(f"Invalid x: shape {tuple(x.shape)} "
                              f"(expected (N, {c}, {s}, {s}) or (N, {c * s * s}))")
         return self.classifier(self.features(x).flatten(1))

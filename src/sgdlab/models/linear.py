@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_bool, check_positive_int
+from .._validation import ArgumentTypeError, ArgumentValueError, Bool, Int, check
 
 # torch.sparse.mm takes these two layouts directly (and differentiates w.r.t. the dense operand);
 # any other sparse layout is converted to COO, which stays sparse.
@@ -55,9 +55,9 @@ class LogisticRegression(nn.Module):
 
     def __init__(self, n_features: int, n_classes: int = 2, sparse: bool = False):
         super().__init__()
-        self.n_features = check_positive_int("n_features", n_features)
-        self.n_classes = check_positive_int("n_classes", n_classes, minimum=2)
-        self.sparse = check_bool("sparse", sparse)
+        self.n_features = check("n_features", n_features, Int(1))
+        self.n_classes = check("n_classes", n_classes, Int(2))
+        self.sparse = check("sparse", sparse, Bool())
         self.linear = nn.Linear(self.n_features, self.n_classes)
 
     @property
@@ -74,23 +74,23 @@ class LogisticRegression(nn.Module):
         """Logits of shape ``(N, n_classes)`` for X of shape ``(N, n_features)``."""
         if _is_scipy_sparse(X):
             if not self.sparse:
-                raise ValueError("Invalid X: a scipy.sparse matrix needs "
-                                 "LogisticRegression(..., sparse=True)")
+                raise ArgumentValueError("Invalid X: a scipy.sparse matrix (expected a dense one, or "
+                                         "LogisticRegression(..., sparse=True))")
             X = _scipy_to_torch(X, dtype=self.weight.dtype, device=self.weight.device)
         elif isinstance(X, np.ndarray):
             X = torch.as_tensor(X, dtype=self.weight.dtype, device=self.weight.device)
         if not isinstance(X, Tensor):
-            raise ValueError(f"Invalid X: expected a tensor, numpy array or scipy.sparse matrix, "
-                             f"got {type(X).__name__}")
+            raise ArgumentTypeError(f"Invalid X: of type {type(X).__name__} (expected a tensor, numpy array "
+                                    "or scipy.sparse matrix)")
         if X.layout == torch.strided:
             if X.shape[-1:] != (self.n_features,):
-                raise ValueError(f"Invalid X: shape {tuple(X.shape)} (expected (N, {self.n_features}))")
+                raise ArgumentValueError(f"Invalid X: shape {tuple(X.shape)} (expected (N, {self.n_features}))")
             return self.linear(X)
         if not self.sparse:
-            raise ValueError(f"Invalid X: a sparse tensor ({X.layout}) needs "
-                             f"LogisticRegression(..., sparse=True)")
+            raise ArgumentValueError(f"Invalid X: a sparse tensor ({X.layout}) (expected a dense one, or "
+                                     "LogisticRegression(..., sparse=True))")
         if X.dim() != 2 or X.shape[1] != self.n_features:
-            raise ValueError(f"Invalid X: sparse shape {tuple(X.shape)} (expected (N, {self.n_features}))")
+            raise ArgumentValueError(f"Invalid X: sparse shape {tuple(X.shape)} (expected (N, {self.n_features}))")
         if X.layout not in _MM_LAYOUTS:
             X = X.to_sparse_coo()
         return torch.sparse.mm(X, self.weight.t()) + self.bias

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from torch import Tensor, nn
 
-from ._checks import check_bool, check_choice, check_positive_int, check_probability, check_widths
+from .._validation import ArgumentValueError, Bool, Int, Options, Real, Seq, argument_error, check
 
 #: Hidden-layer activations by name.
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -59,13 +60,14 @@ class MLP(nn.Module):
                  batch_norm: bool = False, activation: str = "relu", dropout: float = 0.0):
         super().__init__()
         if out_features is None:
-            raise ValueError("Invalid out_features: None (expected an integer >= 1; it has no default)")
-        self.in_features = check_positive_int("in_features", in_features)
-        self.hidden = check_widths("hidden", hidden)
-        self.out_features = check_positive_int("out_features", out_features)
-        self.batch_norm = check_bool("batch_norm", batch_norm)
-        self.activation = check_choice("activation", activation, tuple(ACTIVATIONS))
-        self.dropout = check_probability("dropout", dropout)
+            raise argument_error("out_features", None, "an int >= 1: it has no default")
+        self.in_features = check("in_features", in_features, Int(1))
+        self.hidden = widths("hidden", hidden)
+        self.out_features = check("out_features", out_features, Int(1))
+        self.batch_norm = check("batch_norm", batch_norm, Bool())
+        self.activation = check("activation", activation, Options(*ACTIVATIONS))
+        # p = 1 would zero every activation
+        self.dropout = check("dropout", dropout, Real(0, 1, closed="left"))
 
         layers: list[nn.Module] = []
         width = self.in_features
@@ -83,5 +85,11 @@ class MLP(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``(N, in_features) -> (N, out_features)``."""
         if x.dim() != 2 or x.shape[1] != self.in_features:
-            raise ValueError(f"Invalid x: shape {tuple(x.shape)} (expected (N, {self.in_features}))")
+            raise ArgumentValueError(f"Invalid x: shape {tuple(x.shape)} (expected (N, {self.in_features}))")
         return self.net(x)
+
+
+def widths(name: str, value: Any, *, min_length: int = 0) -> tuple[int, ...]:
+    """Layer widths: a sequence of ints >= 1, or one int for one layer."""
+    value = check(name, value, Seq(Int(1), min_length=min_length), Int(1))
+    return (value,) if isinstance(value, int) else value

@@ -22,16 +22,18 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, IterableDataset, default_collate
 
+from .._validation import ArgumentTypeError, ArgumentValueError
+
 
 def _length(name: str, what: str, a: Any) -> int:
     if scipy.sparse.issparse(a):
         return int(a.shape[0])
     if isinstance(a, (Tensor, np.ndarray)):
         if a.ndim == 0:
-            raise ValueError(f"{name}: {what} is a scalar (expected one row per example)")
+            raise ArgumentValueError(f"Invalid {name}: {what} is a scalar (expected one row per example)")
         return int(a.shape[0])
-    raise TypeError(f"{name}: {what} must be a torch.Tensor, a NumPy array"
-                    f"{' or a scipy.sparse matrix' if what == 'X' else ''}, got {type(a).__name__}")
+    kinds = "a torch.Tensor, a NumPy array" + (" or a scipy.sparse matrix" if what == "X" else "")
+    raise ArgumentTypeError(f"Invalid {name}: {what} of type {type(a).__name__} (expected {kinds})")
 
 
 def _to_tensor(a: np.ndarray) -> Tensor:
@@ -51,28 +53,31 @@ class Data:
         self.X: Any = None
         self.y: Any = None
         if isinstance(data, IterableDataset):
-            raise TypeError(f"{name}: an IterableDataset has no indices to shuffle or batch; "
-                            "pass a map-style Dataset (with __len__ and __getitem__) or (X, y)")
+            raise ArgumentTypeError(f"Invalid {name}: an IterableDataset has no indices to shuffle or batch "
+                                    "(expected a map-style Dataset, with __len__ and __getitem__, or (X, y))")
         if isinstance(data, Dataset):
             if not hasattr(data, "__len__"):
-                raise TypeError(f"{name}: the Dataset {type(data).__name__} has no __len__")
+                raise ArgumentTypeError(f"Invalid {name}: the Dataset {type(data).__name__} has no __len__ "
+                                        "(expected a map-style Dataset)")
             self.dataset = data
             self.n = len(data)
         elif isinstance(data, (tuple, list)) and len(data) == 2:
             X, y = data
             nx, ny = _length(name, "X", X), _length(name, "y", y)
             if scipy.sparse.issparse(y):
-                raise TypeError(f"{name}: y must be dense (a tensor or a NumPy array), not sparse")
+                raise ArgumentTypeError(f"Invalid {name}: y is sparse (expected a dense y: a tensor or a "
+                                        "NumPy array)")
             if nx != ny:
-                raise ValueError(f"{name}: X and y have different lengths ({nx} and {ny})")
+                raise ArgumentValueError(f"Invalid {name}: X has {nx} rows and y {ny} (expected one label "
+                                         "per row)")
             self.X = X.tocsr() if scipy.sparse.issparse(X) else X
             self.y = y
             self.n = nx
         else:
-            raise TypeError(f"{name} must be a pair (X, y) of tensors or arrays, or a map-style "
-                            f"torch.utils.data.Dataset; got {type(data).__name__}")
+            raise ArgumentTypeError(f"Invalid {name}: a {type(data).__name__} (expected a pair (X, y) of "
+                                    "tensors or arrays, or a map-style torch.utils.data.Dataset)")
         if self.n == 0:
-            raise ValueError(f"{name} is empty (0 examples)")
+            raise ArgumentValueError(f"Invalid {name}: 0 examples (expected at least one)")
 
     def __len__(self) -> int:
         return self.n

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._validation import ArgumentValueError, Bool, Int, Options, Real, validate
 from .history import History
 
 
@@ -103,23 +104,16 @@ class EarlyStopping(Callback):
         True
     """
 
+    @validate(monitor=Options(*_MONITORS), patience=Int(1), min_delta=Real(0), restore_best=Bool(),
+              mode=(Options("min", "max"), None))
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
                  restore_best: bool = True, mode: str | None = None) -> None:
-        if monitor not in _MONITORS:
-            raise ValueError(f"Invalid monitor: {monitor!r} (expected one of {', '.join(map(repr, _MONITORS))})")
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
-            raise ValueError(f"Invalid patience: {patience!r} (expected an int >= 1)")
-        if (isinstance(min_delta, bool) or not isinstance(min_delta, (int, float))
-                or not math.isfinite(min_delta) or min_delta < 0):
-            raise ValueError(f"Invalid min_delta: {min_delta!r} (expected a finite number >= 0)")
         if mode is None:
             mode = "max" if monitor == "val_metric" else "min"
-        if mode not in ("min", "max"):
-            raise ValueError(f"Invalid mode: {mode!r} (expected 'min' or 'max')")
         self.monitor = monitor
-        self.patience = int(patience)
+        self.patience = patience
         self.min_delta = min_delta
-        self.restore_best = bool(restore_best)
+        self.restore_best = restore_best
         self.mode = mode
         self._reset()
 
@@ -134,10 +128,11 @@ class EarlyStopping(Callback):
         # One instance can serve several fits: each starts afresh.
         self._reset()
         if self.monitor.startswith("val_") and not ctx.has_val:
-            raise ValueError(f"EarlyStopping monitors {self.monitor!r} but fit got no val data "
-                             "(pass val=(X, y), or monitor='train_loss')")
+            raise ArgumentValueError(f"Invalid early_stopping: it monitors {self.monitor!r}, but fit got "
+                                     "no val (expected val=(X, y), or EarlyStopping(monitor='train_loss'))")
         if self.monitor == "val_metric" and not ctx.has_metric:
-            raise ValueError("EarlyStopping monitors 'val_metric' but fit got no metric")
+            raise ArgumentValueError("Invalid early_stopping: it monitors 'val_metric', but fit got no "
+                                     "metric (expected metric=...)")
 
     def _improved(self, value: float) -> bool:
         if value is None or not math.isfinite(value):

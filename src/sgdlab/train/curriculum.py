@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._validation import ArgumentTypeError, ArgumentValueError, Int, Options, check, validate
+
 STRATEGIES = ("naive", "mixed", "combined")
 
 
@@ -60,13 +62,10 @@ class Curriculum:
         [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]
     """
 
+    @validate(strategy=Options(*STRATEGIES), stages=Int(1))
     def __init__(self, difficulty: Any, strategy: str = "naive", stages: int = 5) -> None:
-        if strategy not in STRATEGIES:
-            raise ValueError(f"Invalid strategy: {strategy!r} (expected 'naive', 'mixed' or 'combined')")
-        if isinstance(stages, bool) or not isinstance(stages, (int, np.integer)) or stages < 1:
-            raise ValueError(f"Invalid stages: {stages!r} (expected an int >= 1)")
         self.strategy = strategy
-        self.stages = int(stages)
+        self.stages = stages
         self.difficulty: Callable[..., Any] | None = difficulty if callable(difficulty) else None
         self.scores: np.ndarray | None = None
         self.levels: np.ndarray | None = None
@@ -81,12 +80,14 @@ class Curriculum:
         try:
             scores = np.asarray(scores, dtype=np.float64)
         except (TypeError, ValueError) as e:
-            raise ValueError(f"Invalid difficulty: expected one number per example ({e})") from None
+            raise ArgumentTypeError(f"Invalid difficulty: {e} (expected a callable, or one number per "
+                                    "example)") from None
         if scores.ndim != 1 or scores.size == 0:
-            raise ValueError(f"Invalid difficulty: expected a 1-D array with one score per example, "
-                             f"got shape {scores.shape}")
+            raise ArgumentValueError(f"Invalid difficulty: scores of shape {scores.shape} (expected a 1-D "
+                                     "array with one score per example)")
         if not np.isfinite(scores).all():
-            raise ValueError(f"Invalid difficulty: {int((~np.isfinite(scores)).sum())} scores are not finite")
+            raise ArgumentValueError(f"Invalid difficulty: {int((~np.isfinite(scores)).sum())} scores are "
+                                     "not finite (expected finite scores)")
         edges = np.quantile(scores, np.arange(1, self.stages) / self.stages)
         self.scores = scores
         # The number of edges strictly below a score: a score on an edge stays in the lower level, so
@@ -100,16 +101,19 @@ class Curriculum:
         if self.difficulty is not None:
             self._set_scores(self.difficulty(*data))
         n = _length(data)
-        if n is not None and len(self.scores) != n:
-            raise ValueError(f"Invalid difficulty: {len(self.scores)} scores for {n} training examples")
+        if n is not None:
+            self._check_count(n)
         return self
+
+    def _check_count(self, n: int) -> None:
+        if len(self.scores) != n:
+            raise ArgumentValueError(f"Invalid difficulty: {len(self.scores)} scores (expected one per "
+                                     f"training example: {n})")
 
     def stage(self, epoch: int, epochs: int) -> int:
         """The stage (1..stages) of ``epoch`` (counted from 0) of ``epochs``."""
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-            raise ValueError(f"Invalid epochs: {epochs!r} (expected an int >= 1)")
-        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or not 0 <= epoch < epochs:
-            raise ValueError(f"Invalid epoch: {epoch!r} (expected an int in [0, {epochs}))")
+        epochs = check("epochs", epochs, Int(1))
+        epoch = check("epoch", epoch, Int(0, epochs - 1))
         return min(self.stages, 1 + epoch * self.stages // epochs)
 
     # ---- the order of an epoch --------------------------------------------------------------------
@@ -120,8 +124,7 @@ class Curriculum:
         if self.scores is None:
             raise RuntimeError("the difficulty callable has not been evaluated yet: call "
                                "bind(X, y) (or bind(dataset)) first; fit does")
-        if len(self.scores) != n:
-            raise ValueError(f"Invalid difficulty: {len(self.scores)} scores for {n} training examples")
+        self._check_count(n)
         rng = np.random.default_rng() if rng is None else rng
         s = self.stage(epoch, epochs)
         if self.strategy == "naive":

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._validation import ArgumentValueError, Instance, check
+
 #: The per-epoch columns, in the order of ``to_csv``.
 COLUMNS = ("epoch", "train_loss", "val_loss", "val_metric", "lr", "time", "updates")
 _INT_COLUMNS = ("epoch", "updates")
@@ -61,7 +63,8 @@ class History:
         """Add one epoch's record (a dict with every key of ``COLUMNS``)."""
         missing = [c for c in COLUMNS if c not in record]
         if missing:
-            raise ValueError(f"History record lacks {', '.join(missing)}")
+            raise ArgumentValueError(f"Invalid record: it lacks {', '.join(missing)} (expected every key of "
+                                     "History.COLUMNS)")
         for c in COLUMNS:
             getattr(self, c).append(record[c])
 
@@ -98,10 +101,20 @@ class History:
 
     @classmethod
     def from_csv(cls, text: str) -> History:
-        """The history of :meth:`to_csv`'s text (read the file first: ``from_csv(path.read_text())``)."""
+        """The history of :meth:`to_csv`'s text (read the file first: ``from_csv(path.read_text())``);
+        a malformed line is named."""
         h = cls()
-        for row in csv.DictReader(io.StringIO(text)):
-            h.append({c: _parse(c, row[c]) for c in COLUMNS})
+        reader = csv.DictReader(io.StringIO(check("text", text, Instance(str, what="the text of a CSV file"))))
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
+        if missing:
+            raise ArgumentValueError(f"Invalid text: line 1 lacks the column(s) {', '.join(missing)} "
+                                     f"(expected the header {','.join(COLUMNS)})")
+        for row in reader:
+            try:
+                h.append({c: _parse(c, row[c]) for c in COLUMNS})
+            except (TypeError, ValueError) as err:
+                raise ArgumentValueError(f"Invalid text: line {reader.line_num}: {err} (expected the "
+                                         f"numbers of one epoch under {','.join(COLUMNS)})") from None
         return h
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -116,8 +129,12 @@ class History:
 
     @classmethod
     def from_json(cls, text: str) -> History:
-        """The history of :meth:`to_json`'s text."""
-        data = json.loads(text)
+        """The history of :meth:`to_json`'s text; malformed JSON is refused naming its line."""
+        try:
+            data = json.loads(check("text", text, Instance(str, what="the text of a JSON file")))
+        except json.JSONDecodeError as err:
+            raise ArgumentValueError(f"Invalid text: line {err.lineno}, column {err.colno}: {err.msg} (expected "
+                                     "the JSON of History.to_json)") from None
         h = cls(stopped_early=bool(data.get("stopped_early", False)), stop_reason=data.get("stop_reason"))
         for rec in data["epochs"]:
             h.append(rec)
@@ -158,10 +175,15 @@ class History:
         return fig
 
 
-def _parse(column: str, text: str) -> Any:
+def _parse(column: str, text: str | None) -> Any:
+    if text is None:
+        raise ValueError(f"no {column} field")
     if text == "":
         return None
-    return int(text) if column in _INT_COLUMNS else float(text)
+    try:
+        return int(text) if column in _INT_COLUMNS else float(text)
+    except ValueError:
+        raise ValueError(f"{column} is {text!r}") from None
 
 
 def _nan(values: list[float | None]) -> list[float]:

@@ -14,6 +14,8 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from .. import optim as _optim
+from .._validation import (ArgumentTypeError, ArgumentValueError, Bool, Callable_, Constraint, Instance, Int,
+                           Options, Real, Seq, argument_error, check, validate)
 from ._data import Data
 from .callbacks import Callback, EarlyStopping, TrainContext
 from .curriculum import Curriculum
@@ -24,6 +26,11 @@ from .history import History
 CHUNK_SIZE = 1024
 
 
+@validate(model=Instance(torch.nn.Module, what="a torch.nn.Module"), loss_fn=Callable_(), epochs=Int(1),
+          batch_size=(Int(1), None), shuffle=Bool(), seed=Int(), progress=Bool(),
+          grad_clip=(Real(0, closed="neither"), None), metric=(Callable_(), None),
+          early_stopping=(Instance(EarlyStopping, what="a sgdlab.train.EarlyStopping"), None),
+          curriculum=(Instance(Curriculum, what="a sgdlab.train.Curriculum"), None))
 def fit(
     model: torch.nn.Module,
     loss_fn: Callable[[Any, Any], torch.Tensor],
@@ -115,39 +122,18 @@ def fit(
         >>> len(h), h.updates[0], h.train_loss[-1] < 1e-3
         (20, 10, True)
     """
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
-    _check_int("epochs", epochs, 1)
-    if batch_size is not None:
-        _check_int("batch_size", batch_size, 1, extra=", or None for batch gradient descent")
-    if grad_clip is not None and (isinstance(grad_clip, bool) or not isinstance(grad_clip, (int, float))
-                                  or not math.isfinite(grad_clip) or grad_clip <= 0):
-        raise ValueError(f"Invalid grad_clip: {grad_clip!r} (expected a finite number > 0, or None)")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"Invalid seed: {seed!r} (expected an int)")
-    if curriculum is not None and not isinstance(curriculum, Curriculum):
-        raise TypeError(f"curriculum must be a sgdlab.train.Curriculum, got {type(curriculum).__name__}")
-    if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
-        raise TypeError(f"early_stopping must be a sgdlab.train.EarlyStopping, "
-                        f"got {type(early_stopping).__name__}")
-    if metric is not None and not callable(metric):
-        raise TypeError(f"metric must be callable, got {type(metric).__name__}")
-
     data = Data(train, "train")
     val_data = Data(val, "val") if val is not None else None
     if metric is not None and val_data is None:
-        raise ValueError("metric is evaluated on the validation data, but fit got no val")
+        raise argument_error("metric", metric, "None without val: the metric is evaluated on the "
+                             "validation data")
     if curriculum is not None:
         curriculum.bind(*data.original)
 
     optimizer = _make_optimizer(optimizer, model)
     if scheduler is not None and (isinstance(scheduler, type) or not hasattr(scheduler, "step")):
         # A factory (a function, a partial, a scheduler class): built on the optimizer made here.
-        if not callable(scheduler):
-            raise TypeError(f"scheduler must be an lr scheduler or a callable building one, "
-                            f"got {type(scheduler).__name__}")
+        check("scheduler", scheduler, Callable_())
         scheduler = scheduler(optimizer)
     hooks = _callbacks(callbacks, early_stopping)
 
@@ -240,6 +226,8 @@ def fit(
 
 
 @torch.no_grad()
+@validate(model=Instance(torch.nn.Module, what="a torch.nn.Module"), loss_fn=Callable_(),
+          metric=(Callable_(), None))
 def evaluate(model: torch.nn.Module, loss_fn: Callable[[Any, Any], Any], data: Any,
              metric: Callable[[Any, Any], Any] | None = None,
              device: torch.device | None = None) -> tuple[float, float | None]:
@@ -268,8 +256,9 @@ def evaluate(model: torch.nn.Module, loss_fn: Callable[[Any, Any], Any], data: A
 def _forward_loss(model: torch.nn.Module, loss_fn: Callable[[Any, Any], Any], xb: Any, yb: Any) -> torch.Tensor:
     loss = loss_fn(model(xb), yb)
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-        got = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-        raise ValueError(f"loss_fn must return a scalar tensor (the batch's mean loss), got {got}")
+        got = f"a tensor of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else type(loss).__name__
+        raise ArgumentValueError(f"Invalid loss_fn: it returned {got} (expected a scalar tensor: the "
+                                 "batch's mean loss)")
     return loss.reshape(())
 
 
@@ -298,27 +287,32 @@ def _full_batch_backward(model, loss_fn, data: Data, order: np.ndarray, device, 
 
 
 def _make_optimizer(optimizer: Any, model: torch.nn.Module) -> Optimizer:
-    if isinstance(optimizer, str):
-        return _optim.create(optimizer, model.parameters())
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer or the name of an sgdlab optimizer, "
-                        f"got {type(optimizer).__name__}")
-    return optimizer
+    optimizer = check("optimizer", optimizer, Instance(Optimizer, what="a torch.optim.Optimizer"),
+                      Options(*_optim.available()))
+    return _optim.create(optimizer, model.parameters()) if isinstance(optimizer, str) else optimizer
 
 
 def _callbacks(callbacks: Iterable[Any], early_stopping: EarlyStopping | None) -> list[Any]:
     if isinstance(callbacks, (Callback, str)) or callable(callbacks):
-        raise TypeError("callbacks must be a sequence of callbacks (wrap a single one in a list)")
-    hooks = list(callbacks)
-    for cb in hooks:
-        if not isinstance(cb, Callback) and not callable(cb):
-            raise TypeError(f"a callback must be a sgdlab.train.Callback or a function (ctx, record), "
-                            f"got {type(cb).__name__}")
+        raise ArgumentTypeError(f"Invalid callbacks: {callbacks!r} of type {type(callbacks).__name__} "
+                                "(expected a sequence of callbacks: wrap a single one in a list)")
+    hooks = list(check("callbacks", list(callbacks), Seq(_CALLBACK)))
     if early_stopping is not None:
         hooks.append(early_stopping)  # last: it sees what the other callbacks did to the epoch
     return hooks
 
 
+class _AnyCallback(Constraint):
+    """A :class:`Callback`, or a function called as ``fn(ctx, record)`` after every epoch."""
+
+    def accepts_type(self, value: Any) -> bool:
+        return isinstance(value, Callback) or callable(value)
+
+    def __str__(self) -> str:
+        return "a sgdlab.train.Callback or a function (ctx, record)"
+
+
+_CALLBACK = _AnyCallback()
 _HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end", "on_train_end")
 
 
@@ -334,11 +328,6 @@ def _call(cb: Any, hook: str, ctx: TrainContext, *args: Any) -> None:
 def _lr(optimizer: Optimizer) -> float:
     lr = optimizer.param_groups[0].get("lr", math.nan) if optimizer.param_groups else math.nan
     return float(lr.item()) if isinstance(lr, torch.Tensor) else float(lr)
-
-
-def _check_int(name: str, value: Any, minimum: int, extra: str = "") -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"Invalid {name}: {value!r} (expected an int >= {minimum}{extra})")
 
 
 def _isatty() -> bool:

@@ -29,11 +29,12 @@ schedulers in ``ChainedScheduler``.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
+
+from .._validation import Int, Real, validate
 
 __all__ = ["InverseTimeDecay", "SearchThenConverge"]
 
@@ -84,10 +85,9 @@ class InverseTimeDecay(_HyperbolicDecay):
         [0.666667, 0.5, 0.4]
     """
 
+    @validate(k=Real(0), last_epoch=Int(-1))
     def __init__(self, optimizer: Optimizer, k: float, last_epoch: int = -1) -> None:
-        if isinstance(k, bool) or not isinstance(k, (int, float)) or not math.isfinite(k) or k < 0:
-            raise ValueError(f"Invalid k: {k!r} (expected a finite number >= 0)")
-        self.k = float(k)
+        self.k = k
         super().__init__(optimizer, last_epoch)
 
     def _rate(self) -> float:
@@ -120,10 +120,9 @@ class SearchThenConverge(_HyperbolicDecay):
         0.05
     """
 
+    @validate(tau=Real(0, closed="neither"), last_epoch=Int(-1))
     def __init__(self, optimizer: Optimizer, tau: float, last_epoch: int = -1) -> None:
-        if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not math.isfinite(tau) or tau <= 0:
-            raise ValueError(f"Invalid tau: {tau!r} (expected a finite number > 0)")
-        self.tau = float(tau)
+        self.tau = tau
         super().__init__(optimizer, last_epoch)
 
     def _rate(self) -> float:
