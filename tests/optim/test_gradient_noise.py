@@ -87,5 +87,23 @@ def test_closure_loss_is_returned():
 
 
 def test_invalid_noise_parameters_are_refused():
-    with pytest.raises(ValueError, match="eta.*-1"):
+    with pytest.raises(ValueError, match=r"^Invalid eta: -1 \(expected a finite number >= 0\)$"):
         sgdlab.optim.GradientNoise(sgdlab.optim.SGD([torch.nn.Parameter(torch.ones(1))]), eta=-1)
+    with pytest.raises(ValueError, match=r"^Invalid gamma: nan "):
+        sgdlab.optim.GradientNoise(sgdlab.optim.SGD([torch.nn.Parameter(torch.ones(1))]), gamma=float("nan"))
+
+
+def test_noise_arguments_of_a_wrong_type_are_type_errors():
+    sgd = sgdlab.optim.SGD([torch.nn.Parameter(torch.ones(1))])
+    with pytest.raises(TypeError, match=r"^Invalid optimizer: .* of type Linear \(expected a torch.optim.Optimizer\)$"):
+        sgdlab.optim.GradientNoise(torch.nn.Linear(1, 1))
+    with pytest.raises(TypeError, match=r"^Invalid eta: '0.3' of type str"):
+        sgdlab.optim.GradientNoise(sgd, eta="0.3")
+    with pytest.raises(TypeError, match=r"^Invalid generator: 0 of type int \(expected a torch.Generator or None\)$"):
+        sgdlab.optim.GradientNoise(sgd, generator=0)
+
+
+def test_numpy_noise_parameters_are_accepted_as_python_floats():
+    noise = sgdlab.optim.GradientNoise(sgdlab.optim.SGD([torch.nn.Parameter(torch.ones(1))]),
+                                       eta=np.float32(0.25), gamma=np.int64(1))
+    assert (noise.eta, noise.gamma) == (0.25, 1.0) and noise.sigma(1) == 0.5 ** 1.5

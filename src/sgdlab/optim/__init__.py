@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._validation import Options, check
 from ._engine import CONVENTIONS, FlatOptimizer, describe
 from .adam import AdaMax, Adam, AdamW, AMSGrad, Nadam, QHAdam
 from .adaptive import Adadelta, Adagrad, RMSprop
@@ -34,11 +35,16 @@ def available() -> list[str]:
 
 
 def get(name: str) -> type[FlatOptimizer]:
-    """The optimizer class called ``name`` (case-insensitive)."""
-    key = name.lower() if isinstance(name, str) else name
-    if key not in _REGISTRY:
-        raise ValueError(f"Invalid optimizer name: {name!r} (available: {', '.join(_REGISTRY)})")
-    return _REGISTRY[key]
+    """The optimizer class called ``name`` (case-insensitive).
+
+    >>> get("AdaMax").__name__
+    'AdaMax'
+    >>> get("adamx")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    sgdlab._validation.ArgumentValueError: Invalid name: 'adamx' (expected one of 'sgd', 'momentum', ...
+    """
+    return _REGISTRY[check("name", name, Options(*_REGISTRY))]
 
 
 def create(name: str, params: Any, **hyper: Any) -> FlatOptimizer:

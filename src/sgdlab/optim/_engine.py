@@ -23,49 +23,25 @@ tensors are:
 
 from __future__ import annotations
 
+import inspect
 import math
 import operator
+import textwrap
 import warnings
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
+from .._validation import (ArgumentError, ArgumentValueError, Bool, Constraint, Options, Real, Seq, Subclass,
+                           argument_error, check)
+from .._validation import describe as constraint_words
+
 CONVENTIONS = ("paper", "torch", "keras")
 NONFINITE_POLICIES = ("apply", "skip", "raise")
-
-
-# --------------------------------------------------------------------------------------------------
-# Hyper-parameter validation: every message names the argument and the value it got.
-
-
-def check_nonnegative(name: str, value: Any) -> None:
-    if not _is_real(value) or not value >= 0.0:
-        raise ValueError(f"Invalid {name}: {value!r} (expected a number >= 0)")
-
-
-def check_unit_interval(name: str, value: Any, *, closed: bool = False) -> None:
-    """``value`` in [0, 1) or, with ``closed``, in [0, 1]."""
-    ok = _is_real(value) and 0.0 <= value and (value <= 1.0 if closed else value < 1.0)
-    if not ok:
-        interval = "[0, 1]" if closed else "[0, 1)"
-        raise ValueError(f"Invalid {name}: {value!r} (expected a number in {interval})")
-
-
-def check_pair(name: str, value: Any, *, closed: bool = False) -> None:
-    """A pair of numbers, each in [0, 1) (or [0, 1] with ``closed``): betas, nus."""
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise ValueError(f"Invalid {name}: {value!r} (expected a pair of two numbers)")
-    for i, v in enumerate(value):
-        check_unit_interval(f"{name}[{i}]", v, closed=closed)
-
-
-def _is_real(value: Any) -> bool:
-    if isinstance(value, Tensor):
-        return value.numel() == 1 and not value.is_complex()
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _scalar(value: Any) -> float:
@@ -234,6 +210,120 @@ class _Bucket:
 
 
 # --------------------------------------------------------------------------------------------------
+# Arguments: each declared once, with the values it accepts and its meaning. A class lists its
+# hyper-parameters in ``ARGS``; from them the engine builds the class's signature, its Args section and
+# the checks of its constructor, of the param groups added later and of a loaded state.
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of the optimizers: its ``name``, the values it ``accepts`` (a constraint of
+    :mod:`sgdlab._validation`, or a tuple of alternatives, ``None`` among them for None), its meaning
+    ``doc`` (a phrase, for the Args section) and its ``default`` in the signature (``None`` for a
+    hyper-parameter: the default of the convention, from the class's ``DEFAULTS``)."""
+
+    name: str
+    accepts: Constraint | tuple[Constraint | None, ...]
+    doc: str
+    default: Any = None
+
+    def check(self, value: Any) -> Any:
+        """``value`` in its plain form (``np.float32(0.5)`` -> ``0.5``), or ``ArgumentTypeError`` /
+        ``ArgumentValueError`` naming this argument, the value and what it accepts."""
+        return check(self.name, value, *self._alternatives)
+
+    def words(self) -> str:
+        """What it accepts, in words: "a finite number >= 0"."""
+        return constraint_words(*self._alternatives)
+
+    @property
+    def _alternatives(self) -> tuple[Constraint | None, ...]:
+        return self.accepts if isinstance(self.accepts, tuple) else (self.accepts,)
+
+    def documented(self, doc: str) -> Arg:
+        """The same argument, its meaning said for one algorithm: ``LR.documented("the learning rate
+        alpha")``."""
+        return replace(self, doc=doc)
+
+
+DECAY_RATE = Real(0, 1, closed="left")
+
+# The hyper-parameters several algorithms share; the others are declared with their algorithm.
+LR = Arg("lr", Real(0), "the learning rate eta (a one-element tensor too, as in torch.optim)")
+EPS = Arg("eps", Real(0), "the smoothing term epsilon, which keeps the denominator away from 0")
+_L2 = "lambda, the L2 penalty added to the gradient, g_t + lambda theta"
+WEIGHT_DECAY = Arg("weight_decay", Real(0), f'{_L2} (decoupled under convention="keras": theta shrinks by '
+                   "lr lambda before the update)")
+L2_WEIGHT_DECAY = WEIGHT_DECAY.documented(_L2)  # for the algorithms with the paper convention only
+MOMENTUM = Arg("momentum", DECAY_RATE, "the momentum term gamma")
+BETAS = Arg("betas", Seq(DECAY_RATE, length=2),
+            "(beta1, beta2), the decay rates of the moment estimates m_t and v_t")
+
+# The engine's own arguments, keyword-only after the hyper-parameters.
+CONVENTION = Arg("convention", Options(*CONVENTIONS),
+                 'whose update and defaults: "paper" (the papers), "torch" (torch.optim) or "keras" (Keras '
+                 "3), as tabulated in docs/conventions.md", default="paper")
+NONFINITE = Arg("nonfinite", Options(*NONFINITE_POLICIES),
+                'what a step does when a gradient holds inf or NaN: "apply" it (as torch.optim), "skip" '
+                'the step (counted in skipped_steps) or "raise" FloatingPointError', default="apply")
+FUSED = Arg("fused", (Bool(), None),
+            "True runs the update compiled (torch.compile) into one fused kernel, False the eager "
+            f"reference path, None the compiled one for buckets of at least {FUSED_MIN_NUMEL:,} elements")
+OPTIONS = (CONVENTION, NONFINITE, FUSED)
+
+PARAMS_DOC = ("the parameters to optimize (tensors, or (name, tensor) pairs), or param groups: dicts of "
+              '"params" and any hyper-parameters below, as for every torch.optim.Optimizer')
+
+#: Whose algorithm each convention follows, for messages.
+_LIBRARY = {"paper": "the papers", "torch": "torch.optim", "keras": "Keras"}
+
+
+def _signature(args: Sequence[Arg]) -> inspect.Signature:
+    """``(params, <args>=None, ..., *, convention="paper", nonfinite="apply", fused=None)``: the
+    hyper-parameters positional, as in torch.optim (``Adam(params, 1e-3)``), the engine's keyword-only."""
+    kind = inspect.Parameter
+    return inspect.Signature(
+        [kind("params", kind.POSITIONAL_OR_KEYWORD)]
+        + [kind(a.name, kind.POSITIONAL_OR_KEYWORD, default=a.default) for a in args]
+        + [kind(a.name, kind.KEYWORD_ONLY, default=a.default) for a in OPTIONS]
+    )
+
+
+def _defaults_text(cls: type[FlatOptimizer], name: str) -> str:
+    """``0.001``, or by convention: ``1e-08 (paper, torch), 1e-07 (keras)``."""
+    by_value: dict[str, list[str]] = {}
+    for convention, defaults in cls.DEFAULTS.items():
+        if name in defaults:
+            by_value.setdefault(repr(defaults[name]), []).append(convention)
+    refused = [f'convention="{c}"' for c, defaults in cls.DEFAULTS.items() if name not in defaults]
+    if len(by_value) == 1 and not refused:
+        return next(iter(by_value))
+    text = ", ".join(f"{value} ({', '.join(conventions)})" for value, conventions in by_value.items())
+    return text + ("; refused under " + " and ".join(refused) if refused else "")
+
+
+def _args_section(cls: type[FlatOptimizer]) -> str:
+    """The Args section of ``cls``'s docstring, from its ``ARGS`` and the engine's ``OPTIONS``."""
+    entries = [f"params: {PARAMS_DOC}."]
+    entries += [f"{a.name}: {a.doc}; {a.words()}. Default: {_defaults_text(cls, a.name)}." for a in cls.ARGS]
+    for a in OPTIONS:  # the conventions a class has are those of its DEFAULTS
+        words = str(Options(*cls.DEFAULTS)) if a is CONVENTION else a.words()
+        entries.append(f"{a.name}: {a.doc}; {words}. Default: {a.default!r}.")
+    lines = ["Args:"]
+    for entry in entries:
+        lines += textwrap.wrap(entry, 100, initial_indent="    ", subsequent_indent="        ",
+                               break_on_hyphens=False)
+    return "\n".join(lines)
+
+
+def _document(cls: type[FlatOptimizer]) -> str:
+    """``cls``'s docstring: its text, the Args section (before the Example), then :func:`describe`."""
+    head, example, tail = inspect.cleandoc(cls.__doc__).partition("\nExample:")
+    return (f"{head.rstrip()}\n\nHyper-parameters left None take the default of the convention.\n\n"
+            f"{_args_section(cls)}\n{example}{tail}\n\n{describe(cls)}")
+
+
+# --------------------------------------------------------------------------------------------------
 # The optimizer base class
 
 
@@ -257,19 +347,26 @@ class FlatOptimizer(Optimizer):
 
     A subclass declares:
 
-    * ``DEFAULTS``: ``{convention: {hyper-parameter: default}}`` for each convention it supports;
+    * ``ARGS``: its hyper-parameters (:class:`Arg`: name, accepted values, meaning), in the order of
+      its signature. The engine makes of them the signature (``inspect.signature(cls)``: ``params``,
+      each hyper-parameter defaulting to None, then the keyword-only ``OPTIONS`` ``convention``,
+      ``nonfinite`` and ``fused``), the Args section of the docstring, and the checks of the
+      constructor, of ``add_param_group`` and of ``load_state_dict``;
+    * ``DEFAULTS``: ``{convention: {hyper-parameter: default}}`` for each convention it supports; a
+      hyper-parameter that a convention has no default for is refused under it;
     * ``paper`` and ``equations``: the reference and the update of the paper convention (they are
       appended to the class docstring and printed by ``sgdlab optimizers``);
     * ``state_names(group)``: the state buffers (torch.optim's names) and how to initialise them;
-    * ``validate(group)``: hyper-parameter checks beyond lr / eps / weight_decay;
     * ``kernel``: the algorithm's elementwise update function, ``kernel(param, grad, **state,
       **hyper, decay=..., weight_decay=...)``, mutating its tensors in place;
     * ``hyper(group, step, scalars)``: the scalars (and static switches) of one step for ``kernel``.
 
     The engine runs ``kernel`` eagerly (the reference path) or compiled into one fused kernel (the
-    fast path, ``fused``): the same function either way.
+    fast path, ``fused``): the same function either way. A new optimizer is those declarations and
+    no ``__init__``; its class docstring is its description and an ``Example:``.
     """
 
+    ARGS: ClassVar[tuple[Arg, ...]] = ()
     DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {}
     paper: ClassVar[str] = ""
     equations: ClassVar[str] = ""
@@ -280,45 +377,47 @@ class FlatOptimizer(Optimizer):
     #: How ``weight_decay`` acts under each convention: "l2" adds ``weight_decay * theta`` to the
     #: gradient (torch.optim, and the papers where they speak of it), "decoupled" shrinks the
     #: parameters by ``lr * weight_decay`` before the update (Keras 3, and AdamW everywhere).
-    WEIGHT_DECAY: ClassVar[dict[str, str]] = {"paper": "l2", "torch": "l2", "keras": "decoupled"}
+    DECAY_MODE: ClassVar[dict[str, str]] = {"paper": "l2", "torch": "l2", "keras": "decoupled"}
+    #: The signature ``__init__`` binds its arguments with (built from ``ARGS``).
+    _init_signature: ClassVar[inspect.Signature] = _signature(())
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        declared = {a.name for a in cls.ARGS}
+        defaulted = {name for defaults in cls.DEFAULTS.values() for name in defaults}
+        if cls.DEFAULTS and declared != defaulted:
+            raise TypeError(f"{cls.__name__}: ARGS declare {sorted(declared)} but DEFAULTS give "
+                            f"{sorted(defaulted)}")
+        cls._init_signature = _signature(cls.ARGS)
+        # What help() and inspect.signature show; a subclass with its own __init__ shows that one.
+        cls.__signature__ = None if "__init__" in cls.__dict__ else cls._init_signature
         if cls.DEFAULTS and cls.__doc__ and cls.equations:
-            cls.__doc__ = cls.__doc__.rstrip() + "\n\n" + describe(cls, indent="    ")
+            cls.__doc__ = _document(cls)
 
-    def __init__(
-        self,
-        params: Iterable[Tensor] | Iterable[dict[str, Any]],
-        *,
-        convention: str = "paper",
-        nonfinite: str = "apply",
-        fused: bool | None = None,
-        **hyper: Any,
-    ) -> None:
-        if convention not in CONVENTIONS:
-            raise ValueError(f"Invalid convention: {convention!r} (expected one of {CONVENTIONS})")
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], *args: Any,
+                 **kwargs: Any) -> None:
+        # The signature is the class's (``inspect.signature(type(self))``), built from its ARGS.
+        try:
+            given = self._init_signature.bind(params, *args, **kwargs)
+        except TypeError as err:
+            raise TypeError(f"{type(self).__name__}(): {err}") from None
+        given.apply_defaults()
+        options = {a.name: a.check(given.arguments.pop(a.name)) for a in OPTIONS}
+        convention = options["convention"]
         if convention not in self.DEFAULTS:
-            have = tuple(self.DEFAULTS)
-            raise ValueError(
-                f"Invalid convention: {convention!r} for {type(self).__name__}: neither torch.optim "
-                f"nor Keras has this algorithm (available: {have})"
-            )
-        if nonfinite not in NONFINITE_POLICIES:
-            raise ValueError(f"Invalid nonfinite: {nonfinite!r} (expected one of {NONFINITE_POLICIES})")
-        if fused not in (None, True, False):
-            raise ValueError(f"Invalid fused: {fused!r} (expected None, True or False)")
-        defaults = dict(self.DEFAULTS[convention])
-        defaults.update({k: v for k, v in hyper.items() if v is not None})
+            raise argument_error("convention", convention, f"{Options(*self.DEFAULTS)}: "
+                                 f"{_LIBRARY[convention]} has no {type(self).__name__}")
         self.convention = convention
-        self.nonfinite = nonfinite
+        self.nonfinite = options["nonfinite"]
         #: True: every step runs the compiled update; False: the eager reference path; None (default):
         #: compiled for buckets of at least ``FUSED_MIN_NUMEL`` elements.
-        self.fused = fused
+        self.fused = options["fused"]
         #: Steps left out by ``nonfinite="skip"`` because a gradient held inf or NaN.
         self.skipped_steps = 0
         self._buckets: list[list[_Bucket]] = []
-        super().__init__(params, defaults)
+        params = given.arguments.pop("params")
+        hyper = {name: value for name, value in given.arguments.items() if value is not None}
+        super().__init__(params, {**self.DEFAULTS[convention], **self._checked(hyper)})
 
     # ---- torch.optim.Optimizer API ----------------------------------------------------------------
 
@@ -327,7 +426,7 @@ class FlatOptimizer(Optimizer):
         group = self.param_groups[-1]
         try:
             self._validate_group(group)
-        except ValueError:
+        except ArgumentError:
             self.param_groups.pop()
             raise
         self._buckets.append(self._make_buckets(group))
@@ -389,9 +488,6 @@ class FlatOptimizer(Optimizer):
         buffer with K rows per element (AggMo's K velocities)."""
         raise NotImplementedError
 
-    def validate(self, group: dict[str, Any]) -> None:
-        """Checks of the algorithm's own hyper-parameters; ``ValueError`` naming argument and value."""
-
     kernel: ClassVar[Callable[..., None]]
 
     def hyper(self, group: dict[str, Any], step: int, scalars: dict[str, Tensor]) -> dict[str, Any]:
@@ -402,17 +498,27 @@ class FlatOptimizer(Optimizer):
 
     # ---- internals --------------------------------------------------------------------------------
 
+    def _checked(self, hyper: dict[str, Any]) -> dict[str, Any]:
+        """The hyper-parameters among ``hyper`` (a param group, or the constructor's), checked by
+        their ``ARGS`` and in their plain form; one without a default under the convention is refused."""
+        defaults = self.DEFAULTS[self.convention]
+        checked = {}
+        for arg in self.ARGS:
+            if arg.name not in hyper:
+                continue
+            if arg.name not in defaults:
+                others = " and ".join(f'"{c}"' for c, d in self.DEFAULTS.items() if arg.name in d)
+                raise argument_error(arg.name, hyper[arg.name],
+                                     f'None under convention="{self.convention}": {type(self).__name__} '
+                                     f"has a {arg.name} under {others} only")
+            checked[arg.name] = arg.check(hyper[arg.name])
+        return checked
+
     def _validate_group(self, group: dict[str, Any]) -> None:
         if group.get("convention", self.convention) != self.convention:
-            raise ValueError(
-                f"Invalid convention: {group['convention']!r} in a param group (the optimizer's "
-                f"convention is {self.convention!r}; it cannot differ between groups)"
-            )
-        check_nonnegative("learning rate lr", group["lr"])
-        for name in ("eps", "weight_decay"):
-            if name in group:
-                check_nonnegative(name, group[name])
-        self.validate(group)
+            raise argument_error("convention", group["convention"],
+                                 f'the optimizer\'s, "{self.convention}", in every param group')
+        group.update(self._checked(group))
 
     def _make_buckets(self, group: dict[str, Any]) -> list[_Bucket]:
         by_kind: dict[tuple[torch.device, torch.dtype], tuple[list[Tensor], list[int]]] = {}
@@ -486,10 +592,10 @@ class FlatOptimizer(Optimizer):
                 view = bucket.view(buf, i)
                 value = st[name]
                 if not isinstance(value, Tensor) or value.numel() != view.numel():
-                    got = value.numel() if isinstance(value, Tensor) else type(value).__name__
-                    raise ValueError(
+                    got = f"{value.numel()} elements" if isinstance(value, Tensor) else type(value).__name__
+                    raise ArgumentValueError(
                         f"Invalid state_dict: state {name!r} of {self._param_name(gi, bucket, i)} "
-                        f"has {got} elements, expected {view.numel()}"
+                        f"has {got} (expected a tensor of {view.numel()} elements)"
                     )
                 view.copy_(value.reshape(view.shape))
         bucket.uniform_steps = False
@@ -581,7 +687,7 @@ class FlatOptimizer(Optimizer):
         hyper = self.hyper(group, step, scalars)
         wd = _scalar(group.get("weight_decay", 0.0))
         if wd != 0.0:
-            hyper["decay"] = self.WEIGHT_DECAY[self.convention]
+            hyper["decay"] = self.DECAY_MODE[self.convention]
             hyper["weight_decay"] = wd if hyper["decay"] == "l2" else self.decoupled_decay_factor(group)
         if fast:
             _run_fused(self.kernel, param, grad, tensors, hyper)
@@ -645,6 +751,7 @@ def _runs(bucket: _Bucket, dense: Sequence[bool] | None, steps: Sequence[float] 
 
 def describe(cls: type[FlatOptimizer], indent: str = "") -> str:
     """The paper, the update equations and the defaults of each convention, as plain text."""
+    check("cls", cls, Subclass(FlatOptimizer, what="an sgdlab optimizer class"))
     lines = ['Update (convention="paper")::', ""]
     lines += ["    " + line for line in cls.equations.strip().splitlines()]
     lines += ["", f"Reference: {cls.paper}", "", "Defaults by convention::", ""]

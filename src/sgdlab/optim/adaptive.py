@@ -1,13 +1,16 @@
 """Per-parameter learning rates from the gradients' history: Adagrad, Adadelta, RMSprop.
 
-Each ``*_update`` function is the single source of its algorithm's math.
+Each ``*_update`` function is the single source of its algorithm's math, each equation (in the
+survey's symbols) above the line that computes it.
 """
 
 from __future__ import annotations
 
 from torch import Tensor
 
-from ._engine import FlatOptimizer, _scalar, apply_weight_decay, check_nonnegative, check_unit_interval
+from .._validation import Bool, Real
+from ._engine import (DECAY_RATE, EPS, LR, MOMENTUM, WEIGHT_DECAY, Arg, FlatOptimizer, _scalar,
+                      apply_weight_decay)
 
 
 def _rms(x: Tensor, eps, eps_inside: bool) -> Tensor:
@@ -17,44 +20,55 @@ def _rms(x: Tensor, eps, eps_inside: bool) -> Tensor:
 
 def adagrad_update(param: Tensor, grad: Tensor, sum: Tensor, *, lr, eps, eps_inside: bool,
                    decay=None, weight_decay=0.0) -> None:
-    """G <- G + g^2;   theta <- theta - eta / sqrt(G + eps) * g   (eps outside the root for torch)"""
+    """Adagrad (Duchi et al. 2011), G_t the diagonal of the survey's sum of outer products."""
     grad = apply_weight_decay(param, grad, decay, weight_decay)
+    # G_t = G_{t-1} + g_t^2    (elementwise)
     sum.add_(grad * grad)
+    # theta = theta - eta / sqrt(G_t + eps) * g_t    (torch: eta / (sqrt(G_t) + eps) * g_t)
     param.sub_(lr * grad / _rms(sum, eps, eps_inside))
 
 
 def adadelta_update(param: Tensor, grad: Tensor, square_avg: Tensor, acc_delta: Tensor, *, lr, rho,
                     eps, decay=None, weight_decay=0.0) -> None:
-    """E[g^2] <- rho E[g^2] + (1 - rho) g^2
-    dx = RMS[dx]_{t-1} / RMS[g]_t * g,   RMS[y] = sqrt(E[y^2] + eps)
-    E[dx^2] <- rho E[dx^2] + (1 - rho) dx^2;   theta <- theta - lr * dx"""
+    """Adadelta (Zeiler 2012); ``rho`` is the survey's gamma, ``delta`` holds -Delta theta_t."""
     grad = apply_weight_decay(param, grad, decay, weight_decay)
+    # E[g^2]_t = rho E[g^2]_{t-1} + (1 - rho) g_t^2
     square_avg.mul_(rho).add_((1.0 - rho) * grad * grad)
-    delta = ((acc_delta + eps) / (square_avg + eps)).sqrt() * grad  # one root: RMS[dx] / RMS[g]
+    # Delta theta_t = - RMS[Delta theta]_{t-1} / RMS[g]_t * g_t,   RMS[y]_t = sqrt(E[y^2]_t + eps),
+    # one root for the ratio of roots: sqrt(a + eps) / sqrt(b + eps) = sqrt((a + eps) / (b + eps))
+    delta = ((acc_delta + eps) / (square_avg + eps)).sqrt() * grad
+    # E[Delta theta^2]_t = rho E[Delta theta^2]_{t-1} + (1 - rho) Delta theta_t^2
     acc_delta.mul_(rho).add_((1.0 - rho) * delta * delta)
+    # theta = theta + lr * Delta theta_t    (lr = 1: Zeiler's method, no learning rate)
     param.sub_(lr * delta)
 
 
 def rmsprop_update(param: Tensor, grad: Tensor, square_avg: Tensor, grad_avg: Tensor | None = None,
                    momentum_buffer: Tensor | None = None, *, lr, alpha, eps, momentum,
                    eps_inside: bool, lr_in_buffer: bool, decay=None, weight_decay=0.0) -> None:
-    """E[g^2] <- alpha E[g^2] + (1 - alpha) g^2;   theta <- theta - eta / sqrt(E[g^2] + eps) * g
-
-    ``grad_avg`` (centered): E[g^2] - E[g]^2 in place of E[g^2]. ``momentum_buffer``: the step goes
-    through a momentum buffer, b <- mu b + step (eta inside b for Keras, outside for torch)."""
+    """RMSprop (Hinton 2012); ``alpha`` is the survey's gamma. ``grad_avg`` (centered) and
+    ``momentum_buffer`` (momentum mu) are torch.optim's and Keras's extensions."""
     grad = apply_weight_decay(param, grad, decay, weight_decay)
+    # E[g^2]_t = alpha E[g^2]_{t-1} + (1 - alpha) g_t^2
     square_avg.mul_(alpha).add_((1.0 - alpha) * grad * grad)
     second = square_avg
     if grad_avg is not None:
+        # E[g]_t = alpha E[g]_{t-1} + (1 - alpha) g_t, computed as torch.optim does (lerp):
+        # E[g] + (1 - alpha) (g_t - E[g]) = alpha E[g] + (1 - alpha) g_t
         grad_avg.add_((1.0 - alpha) * (grad - grad_avg))
+        # centered: the variance E[g^2]_t - E[g]_t^2 in place of E[g^2]_t
         second = square_avg - grad_avg * grad_avg
+    # sqrt(E[g^2]_t + eps)    (torch: sqrt(E[g^2]_t) + eps)
     denom = _rms(second, eps, eps_inside)
     if momentum_buffer is None:
+        # theta = theta - eta / sqrt(E[g^2]_t + eps) * g_t
         param.sub_(lr * grad / denom)
     elif lr_in_buffer:
+        # Keras: b_t = mu b_{t-1} + eta g_t / sqrt(E[g^2]_t + eps);   theta = theta - b_t
         momentum_buffer.mul_(momentum).add_(lr * grad / denom)
         param.sub_(momentum_buffer)
     else:
+        # torch: b_t = mu b_{t-1} + g_t / (sqrt(E[g^2]_t) + eps);   theta = theta - eta b_t
         momentum_buffer.mul_(momentum).add_(grad / denom)
         param.sub_(lr * momentum_buffer)
 
@@ -66,18 +80,6 @@ class Adagrad(FlatOptimizer):
     "torch"``), Keras inside with an initial accumulator of 0.1 (``convention="keras"``). Accepts
     sparse gradients (``nn.Embedding(sparse=True)``) and updates only the touched rows, exactly as the
     dense update would.
-
-    Args:
-        params: parameters or param groups.
-        lr: learning rate eta.
-        lr_decay: torch.optim's decay, eta_t = eta / (1 + (t - 1) lr_decay).
-        weight_decay: L2 penalty added to the gradient (decoupled under ``convention="keras"``).
-        initial_accumulator_value: starting value of G.
-        eps: smoothing term.
-        convention: ``"paper"`` (default), ``"torch"`` or ``"keras"``.
-        nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
-        fused: ``None`` (default) compiles the update into one fused kernel for buckets of >= 2^20
-            elements, ``True`` always, ``False`` never (the eager reference path).
 
     Example:
         >>> import torch, sgdlab
@@ -91,6 +93,12 @@ class Adagrad(FlatOptimizer):
 G_t = G_{t-1} + g_t^2                          (elementwise)
 theta <- theta - eta / sqrt(G_t + eps) * g_t
 """
+    ARGS = (LR,
+            Arg("lr_decay", Real(0), "torch.optim's decay of the learning rate, eta_t = eta / (1 + (t - 1) "
+                "lr_decay)"),
+            WEIGHT_DECAY,
+            Arg("initial_accumulator_value", Real(0), "G_0, the starting value of the sum of squares G_t"),
+            EPS)
     DEFAULTS = {
         "paper": {"lr": 0.01, "lr_decay": 0.0, "weight_decay": 0.0, "initial_accumulator_value": 0.0,
                   "eps": 1e-8},
@@ -100,21 +108,10 @@ theta <- theta - eta / sqrt(G_t + eps) * g_t
                   "initial_accumulator_value": 0.1, "eps": 1e-7},
     }
     supports_sparse = True
-
-    def __init__(self, params, lr=None, lr_decay=None, weight_decay=None,
-                 initial_accumulator_value=None, eps=None, *, convention="paper", nonfinite="apply", fused=None):
-        super().__init__(params, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                         initial_accumulator_value=initial_accumulator_value, eps=eps,
-                         convention=convention, nonfinite=nonfinite, fused=fused)
-
-    def validate(self, group):
-        check_nonnegative("lr_decay", group["lr_decay"])
-        check_nonnegative("initial_accumulator_value", group["initial_accumulator_value"])
+    kernel = staticmethod(adagrad_update)
 
     def state_names(self, group):
         return {"sum": _scalar(group["initial_accumulator_value"])}
-
-    kernel = staticmethod(adagrad_update)
 
     def hyper(self, group, step, scalars):
         return {"lr": _scalar(group["lr"]) / (1.0 + (step - 1) * _scalar(group["lr_decay"])),
@@ -127,17 +124,6 @@ class Adadelta(FlatOptimizer):
 
     Zeiler's method has no learning rate; ``lr`` is a multiplier of the update, 1.0 by default (Keras
     defaults to 0.001). All three conventions share the update and differ in defaults only.
-
-    Args:
-        params: parameters or param groups.
-        lr: multiplier of the update (1.0 is Zeiler's method).
-        rho: decay of the running averages, in [0, 1).
-        eps: the constant in RMS[y] = sqrt(E[y^2] + eps).
-        weight_decay: L2 penalty added to the gradient (decoupled under ``convention="keras"``).
-        convention: ``"paper"`` (default), ``"torch"`` or ``"keras"``.
-        nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
-        fused: ``None`` (default) compiles the update into one fused kernel for buckets of >= 2^20
-            elements, ``True`` always, ``False`` never (the eager reference path).
 
     Example:
         >>> import torch, sgdlab
@@ -152,24 +138,21 @@ Delta theta_t = - RMS[Delta theta]_{t-1} / RMS[g]_t * g_t,     RMS[y] = sqrt(E[y
 E[Delta theta^2]_t = rho E[Delta theta^2]_{t-1} + (1 - rho) Delta theta_t^2
 theta <- theta + lr * Delta theta_t                             (lr = 1: no learning rate)
 """
+    ARGS = (LR.documented("a multiplier of the update (1.0 is Zeiler's method, which has no learning rate)"),
+            Arg("rho", DECAY_RATE, "the decay rate of the running averages E[g^2] and E[Delta theta^2] (the "
+                "survey's gamma)"),
+            EPS.documented("the constant in RMS[y] = sqrt(E[y^2] + eps)"),
+            WEIGHT_DECAY)
     DEFAULTS = {
         "paper": {"lr": 1.0, "rho": 0.95, "eps": 1e-6, "weight_decay": 0.0},
         "torch": {"lr": 1.0, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.0},
         "keras": {"lr": 0.001, "rho": 0.95, "eps": 1e-7, "weight_decay": 0.0},
     }
 
-    def __init__(self, params, lr=None, rho=None, eps=None, weight_decay=None, *, convention="paper",
-                 nonfinite="apply", fused=None):
-        super().__init__(params, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
-                         convention=convention, nonfinite=nonfinite, fused=fused)
-
-    def validate(self, group):
-        check_unit_interval("rho", group["rho"])
+    kernel = staticmethod(adadelta_update)
 
     def state_names(self, group):
         return {"square_avg": 0.0, "acc_delta": 0.0}
-
-    kernel = staticmethod(adadelta_update)
 
     def hyper(self, group, step, scalars):
         return {"lr": _scalar(group["lr"]), "rho": _scalar(group["rho"]), "eps": _scalar(group["eps"])}
@@ -181,19 +164,6 @@ class RMSprop(FlatOptimizer):
     Hinton's lecture (and the survey) suggest alpha = 0.9, eta = 0.001, with eps inside the root as
     Keras; torch.optim puts eps outside and defaults to alpha = 0.99, eta = 0.01. ``momentum`` and
     ``centered`` follow torch.optim and Keras (the survey has neither).
-
-    Args:
-        params: parameters or param groups.
-        lr: learning rate eta.
-        alpha: decay of the running average E[g^2] (Keras calls it rho), in [0, 1).
-        eps: smoothing term.
-        weight_decay: L2 penalty added to the gradient (decoupled under ``convention="keras"``).
-        momentum: momentum of the step, in [0, 1).
-        centered: normalise by the variance estimate E[g^2] - E[g]^2.
-        convention: ``"paper"`` (default), ``"torch"`` or ``"keras"``.
-        nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
-        fused: ``None`` (default) compiles the update into one fused kernel for buckets of >= 2^20
-            elements, ``True`` always, ``False`` never (the eager reference path).
 
     Example:
         >>> import torch, sgdlab
@@ -207,6 +177,13 @@ class RMSprop(FlatOptimizer):
 E[g^2]_t = alpha E[g^2]_{t-1} + (1 - alpha) g_t^2
 theta <- theta - eta / sqrt(E[g^2]_t + eps) * g_t
 """
+    ARGS = (LR,
+            Arg("alpha", DECAY_RATE, "the decay rate of the running average E[g^2] (the survey's gamma, "
+                "Keras's rho)"),
+            EPS, WEIGHT_DECAY,
+            MOMENTUM.documented("the momentum mu of the step (torch.optim's and Keras's: the survey's "
+                                "RMSprop has none)"),
+            Arg("centered", Bool(), "normalise by the variance estimate E[g^2] - E[g]^2 in place of E[g^2]"))
     DEFAULTS = {
         "paper": {"lr": 1e-3, "alpha": 0.9, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0,
                   "centered": False},
@@ -216,17 +193,7 @@ theta <- theta - eta / sqrt(E[g^2]_t + eps) * g_t
                   "centered": False},
     }
 
-    def __init__(self, params, lr=None, alpha=None, eps=None, weight_decay=None, momentum=None,
-                 centered=None, *, convention="paper", nonfinite="apply", fused=None):
-        super().__init__(params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                         momentum=momentum, centered=centered, convention=convention,
-                         nonfinite=nonfinite, fused=fused)
-
-    def validate(self, group):
-        check_unit_interval("alpha", group["alpha"])
-        check_unit_interval("momentum", group["momentum"])
-        if not isinstance(group["centered"], bool):
-            raise ValueError(f"Invalid centered: {group['centered']!r} (expected True or False)")
+    kernel = staticmethod(rmsprop_update)
 
     def state_names(self, group):
         names = {"square_avg": 0.0}
@@ -235,8 +202,6 @@ theta <- theta - eta / sqrt(E[g^2]_t + eps) * g_t
         if group["centered"]:
             names["grad_avg"] = 0.0
         return names
-
-    kernel = staticmethod(rmsprop_update)
 
     def hyper(self, group, step, scalars):
         torch_convention = self.convention == "torch"

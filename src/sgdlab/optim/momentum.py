@@ -1,38 +1,41 @@
 """Gradient descent and its momentum variants: SGD, Momentum, NAG, QHM, AggMo.
 
-Each ``*_update`` function is the single source of its algorithm's math: the optimizer classes only
-compute the scalars of a step and call it on (a run of) the engine's flat buffers, or on the rows a
-sparse gradient touches.
+Each ``*_update`` function is the single source of its algorithm's math, each equation (in the
+survey's symbols) above the line that computes it: the optimizer classes only compute the scalars of
+a step and call it on (a run of) the engine's flat buffers, or on the rows a sparse gradient touches.
 """
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
-from ._engine import FlatOptimizer, _scalar, apply_weight_decay, check_unit_interval
+from .._validation import Real, Seq
+from ._engine import (DECAY_RATE, L2_WEIGHT_DECAY, LR, MOMENTUM, WEIGHT_DECAY, Arg, FlatOptimizer, _scalar,
+                      apply_weight_decay)
 
 
 def sgd_update(param: Tensor, grad: Tensor, *, lr, decay=None, weight_decay=0.0) -> None:
-    """theta <- theta - eta * g"""
+    """Gradient descent: batch, stochastic or mini-batch by the gradient it is given."""
     grad = apply_weight_decay(param, grad, decay, weight_decay)
+    # theta = theta - eta g_t
     param.sub_(lr * grad)
 
 
 def momentum_update(param: Tensor, grad: Tensor, momentum_buffer: Tensor, *, lr, momentum,
                     lr_in_velocity: bool, decay=None, weight_decay=0.0) -> None:
-    """Classical momentum (Polyak 1964; the survey's eq. for Momentum).
-
-    ``lr_in_velocity`` (paper, Keras):  v <- gamma v + eta g;   theta <- theta - v
-    otherwise (torch.optim.SGD):         b <- gamma b + g;       theta <- theta - eta b
-    The two agree while eta is constant; they differ when a schedule changes eta.
-    """
+    """Classical momentum (Polyak 1964; the survey's Momentum), with eta inside the velocity (paper,
+    Keras) or outside it (torch.optim.SGD). The two agree while eta is constant; they differ when a
+    schedule changes eta."""
     grad = apply_weight_decay(param, grad, decay, weight_decay)
     if lr_in_velocity:
+        # v_t = gamma v_{t-1} + eta g_t
         momentum_buffer.mul_(momentum).add_(lr * grad)
+        # theta = theta - v_t
         param.sub_(momentum_buffer)
     else:
+        # torch keeps eta out of the buffer, b_t = gamma b_{t-1} + g_t: v_t = eta b_t while eta is constant
         momentum_buffer.mul_(momentum).add_(grad)
+        # theta = theta - eta b_t
         param.sub_(lr * momentum_buffer)
 
 
@@ -40,37 +43,43 @@ def nag_update(param: Tensor, grad: Tensor, momentum_buffer: Tensor, *, lr, mome
                lr_in_velocity: bool, decay=None, weight_decay=0.0) -> None:
     """Nesterov accelerated gradient in its one-gradient form (Bengio et al. 2013; Sutskever 2013).
 
-    The survey's NAG, v_t = gamma v_{t-1} + eta grad J(theta - gamma v_{t-1}), theta -= v_t, evaluates
-    the gradient at the look-ahead point. Storing phi = theta - gamma v (the look-ahead point itself)
-    as the parameter turns it into an update that needs only the gradient at the parameter, g:
-
-    ``lr_in_velocity`` (paper, Keras):  v <- gamma v + eta g;   phi <- phi - (gamma v + eta g)
-    otherwise (torch.optim.SGD):         b <- gamma b + g;       phi <- phi - eta (g + gamma b)
+    The survey's NAG, v_t = gamma v_{t-1} + eta grad J(theta - gamma v_{t-1}), theta = theta - v_t,
+    evaluates the gradient at the look-ahead point. The parameter stores that point itself,
+    phi = theta - gamma v_{t-1}, so g_t = grad J(phi) is the gradient autograd gives, and
+    phi_{t+1} = theta - v_t - gamma v_t = phi + gamma v_{t-1} - v_t - gamma v_t = phi - eta g_t - gamma v_t.
     """
     grad = apply_weight_decay(param, grad, decay, weight_decay)
     if lr_in_velocity:
+        # v_t = gamma v_{t-1} + eta g_t
         momentum_buffer.mul_(momentum).add_(lr * grad)
+        # phi = phi - (gamma v_t + eta g_t)
         param.sub_(momentum * momentum_buffer + lr * grad)
     else:
+        # torch keeps eta out of the buffer, b_t = gamma b_{t-1} + g_t: v_t = eta b_t while eta is constant
         momentum_buffer.mul_(momentum).add_(grad)
+        # phi = phi - eta (g_t + gamma b_t), which is phi - (gamma v_t + eta g_t)
         param.sub_(lr * (grad + momentum * momentum_buffer))
 
 
 def qhm_update(param: Tensor, grad: Tensor, momentum_buffer: Tensor, *, lr, momentum, nu,
                decay=None, weight_decay=0.0) -> None:
-    """Quasi-hyperbolic momentum (Ma & Yarats 2019):
-    g_buf <- beta g_buf + (1 - beta) g;   theta <- theta - alpha [(1 - nu) g + nu g_buf]"""
+    """Quasi-hyperbolic momentum (Ma & Yarats 2019); ``momentum`` is their beta, ``lr`` their alpha."""
     grad = apply_weight_decay(param, grad, decay, weight_decay)
+    # g_buf_t = beta g_buf_{t-1} + (1 - beta) g_t
     momentum_buffer.mul_(momentum).add_((1.0 - momentum) * grad)
+    # theta = theta - alpha [(1 - nu) g_t + nu g_buf_t]
     param.sub_(lr * ((1.0 - nu) * grad + nu * momentum_buffer))
 
 
 def aggmo_update(param: Tensor, grad: Tensor, momentum_buffer: Tensor, *, lr, betas: Tensor,
                  decay=None, weight_decay=0.0) -> None:
-    """Aggregated momentum (Lucas, Sun, Zemel & Grosse 2019), K velocities in the rows of
-    ``momentum_buffer``:  v_k <- beta_k v_k + g  (k = 1..K);   theta <- theta - (gamma / K) sum_k v_k"""
+    """Aggregated momentum (Lucas, Sun, Zemel & Grosse 2019), the K velocities in the rows of
+    ``momentum_buffer``. The paper's velocities descend (v = beta v - g); the buffer holds their
+    negatives, -v, which accumulate +g as every other momentum buffer here does."""
     grad = apply_weight_decay(param, grad, decay, weight_decay)
+    # v_t^(k) = beta_k v_{t-1}^(k) - g_t  (k = 1..K), as -v_t^(k) = beta_k (-v_{t-1}^(k)) + g_t
     momentum_buffer.mul_(betas[:, None]).add_(grad)
+    # theta = theta + (gamma / K) sum_k v_t^(k), i.e. theta - (gamma / K) sum_k (-v_t^(k))
     param.sub_(lr / momentum_buffer.shape[0] * momentum_buffer.sum(0))
 
 
@@ -79,15 +88,6 @@ class SGD(FlatOptimizer):
 
     Same call as ``torch.optim.SGD`` without momentum (use :class:`Momentum` or :class:`NAG` for
     those). Accepts sparse gradients and updates only the rows they touch.
-
-    Args:
-        params: parameters or param groups, as for any ``torch.optim.Optimizer``.
-        lr: learning rate eta.
-        weight_decay: L2 penalty added to the gradient (decoupled under ``convention="keras"``).
-        convention: ``"paper"`` (default), ``"torch"`` or ``"keras"``: whose defaults and update.
-        nonfinite: ``"apply"`` (default, as torch), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
-        fused: ``None`` (default) compiles the update into one fused kernel for buckets of >= 2^20
-            elements, ``True`` always, ``False`` never (the eager reference path).
 
     Example:
         >>> import torch, sgdlab
@@ -100,17 +100,13 @@ class SGD(FlatOptimizer):
 
     paper = "Robbins & Monro 1951, A Stochastic Approximation Method (survey, Sec. 2)"
     equations = "theta <- theta - eta * grad J(theta)"
+    ARGS = (LR, WEIGHT_DECAY)
     DEFAULTS = {
         "paper": {"lr": 0.01, "weight_decay": 0.0},
         "torch": {"lr": 1e-3, "weight_decay": 0.0},
         "keras": {"lr": 0.01, "weight_decay": 0.0},
     }
     supports_sparse = True
-
-    def __init__(self, params, lr=None, weight_decay=None, *, convention="paper", nonfinite="apply", fused=None):
-        super().__init__(params, lr=lr, weight_decay=weight_decay, convention=convention,
-                         nonfinite=nonfinite, fused=fused)
-
     kernel = staticmethod(sgd_update)
 
     def state_names(self, group):
@@ -121,15 +117,8 @@ class SGD(FlatOptimizer):
 
 
 class _MomentumBase(FlatOptimizer):
+    ARGS = (LR, MOMENTUM, WEIGHT_DECAY)
     kernel = staticmethod(momentum_update)
-
-    def __init__(self, params, lr=None, momentum=None, weight_decay=None, *, convention="paper",
-                 nonfinite="apply", fused=None):
-        super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay,
-                         convention=convention, nonfinite=nonfinite, fused=fused)
-
-    def validate(self, group):
-        check_unit_interval("momentum", group["momentum"])
 
     def state_names(self, group):
         return {"momentum_buffer": 0.0}
@@ -146,16 +135,6 @@ class Momentum(_MomentumBase):
     keeps eta outside the buffer); under ``"keras"`` it is ``keras.optimizers.SGD(lr, momentum)``
     (Sutskever's form, eta inside the velocity, as the paper). torch and Keras default to no momentum;
     this class defaults to gamma = 0.9 under every convention.
-
-    Args:
-        params: parameters or param groups.
-        lr: learning rate eta.
-        momentum: momentum term gamma, in [0, 1).
-        weight_decay: L2 penalty added to the gradient (decoupled under ``convention="keras"``).
-        convention: ``"paper"`` (default), ``"torch"`` or ``"keras"``.
-        nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
-        fused: ``None`` (default) compiles the update into one fused kernel for buckets of >= 2^20
-            elements, ``True`` always, ``False`` never (the eager reference path).
 
     Example:
         >>> import torch, sgdlab
@@ -184,16 +163,6 @@ class NAG(_MomentumBase):
     ``convention="torch"`` is ``torch.optim.SGD(lr, momentum, nesterov=True)``; ``"keras"`` is
     ``keras.optimizers.SGD(lr, momentum, nesterov=True)``.
 
-    Args:
-        params: parameters or param groups.
-        lr: learning rate eta.
-        momentum: momentum term gamma, in [0, 1).
-        weight_decay: L2 penalty added to the gradient (decoupled under ``convention="keras"``).
-        convention: ``"paper"`` (default), ``"torch"`` or ``"keras"``.
-        nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
-        fused: ``None`` (default) compiles the update into one fused kernel for buckets of >= 2^20
-            elements, ``True`` always, ``False`` never (the eager reference path).
-
     Example:
         >>> import torch, sgdlab
         >>> model = torch.nn.Linear(3, 1)
@@ -219,17 +188,6 @@ class QHM(FlatOptimizer):
     momentum SGD with rate eta and momentum gamma is eta / (1 - gamma): 10 eta for gamma = 0.9.
     Neither torch.optim nor Keras has QHM, so only ``convention="paper"`` exists.
 
-    Args:
-        params: parameters or param groups.
-        lr: learning rate alpha.
-        momentum: beta, the decay of the momentum buffer, in [0, 1).
-        nu: the immediate discount nu, in [0, 1].
-        weight_decay: L2 penalty added to the gradient.
-        convention: ``"paper"``.
-        nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
-        fused: ``None`` (default) compiles the update into one fused kernel for buckets of >= 2^20
-            elements, ``True`` always, ``False`` never (the eager reference path).
-
     Example:
         >>> import torch, sgdlab
         >>> model = torch.nn.Linear(3, 1)
@@ -241,21 +199,15 @@ class QHM(FlatOptimizer):
 g_buf <- beta g_buf + (1 - beta) grad J(theta)
 theta <- theta - alpha [(1 - nu) grad J(theta) + nu g_buf]
 """
+    ARGS = (LR.documented("the learning rate alpha"),
+            MOMENTUM.documented("beta, the decay rate of the momentum buffer g_buf"),
+            Arg("nu", Real(0, 1), "the immediate discount nu: 0 is SGD, 1 momentum"),
+            L2_WEIGHT_DECAY)
     DEFAULTS = {"paper": {"lr": 0.1, "momentum": 0.999, "nu": 0.7, "weight_decay": 0.0}}
-
-    def __init__(self, params, lr=None, momentum=None, nu=None, weight_decay=None, *,
-                 convention="paper", nonfinite="apply", fused=None):
-        super().__init__(params, lr=lr, momentum=momentum, nu=nu, weight_decay=weight_decay,
-                         convention=convention, nonfinite=nonfinite, fused=fused)
-
-    def validate(self, group):
-        check_unit_interval("momentum", group["momentum"])
-        check_unit_interval("nu", group["nu"], closed=True)
+    kernel = staticmethod(qhm_update)
 
     def state_names(self, group):
         return {"momentum_buffer": 0.0}
-
-    kernel = staticmethod(qhm_update)
 
     def hyper(self, group, step, scalars):
         return {"lr": _scalar(group["lr"]), "momentum": _scalar(group["momentum"]),
@@ -269,16 +221,6 @@ class AggMo(FlatOptimizer):
     it causes. Defaults as the authors' code: betas = (0, 0.9, 0.99), lr = 0.1. ``convention="paper"``
     only. State ``momentum_buffer`` has shape (K, *param.shape).
 
-    Args:
-        params: parameters or param groups.
-        lr: learning rate gamma.
-        betas: damping factors beta_1..beta_K, each in [0, 1).
-        weight_decay: L2 penalty added to the gradient.
-        convention: ``"paper"``.
-        nonfinite: ``"apply"`` (default), ``"skip"`` or ``"raise"`` on inf/NaN gradients.
-        fused: ``None`` (default) compiles the update into one fused kernel for buckets of >= 2^20
-            elements, ``True`` always, ``False`` never (the eager reference path).
-
     Example:
         >>> import torch, sgdlab
         >>> model = torch.nn.Linear(3, 1)
@@ -290,24 +232,15 @@ class AggMo(FlatOptimizer):
 v_k <- beta_k v_k - grad J(theta)          for k = 1..K
 theta <- theta + (gamma / K) sum_k v_k
 """
+    ARGS = (LR.documented("the learning rate gamma"),
+            Arg("betas", Seq(DECAY_RATE, min_length=1), "beta_1, ..., beta_K, the damping factors of the K "
+                "velocities"),
+            L2_WEIGHT_DECAY)
     DEFAULTS = {"paper": {"lr": 0.1, "betas": (0.0, 0.9, 0.99), "weight_decay": 0.0}}
-
-    def __init__(self, params, lr=None, betas=None, weight_decay=None, *, convention="paper",
-                 nonfinite="apply", fused=None):
-        super().__init__(params, lr=lr, betas=betas, weight_decay=weight_decay,
-                         convention=convention, nonfinite=nonfinite, fused=fused)
-
-    def validate(self, group):
-        betas = group["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) == 0:
-            raise ValueError(f"Invalid betas: {betas!r} (expected a non-empty sequence of numbers)")
-        for i, b in enumerate(betas):
-            check_unit_interval(f"betas[{i}]", b)
+    kernel = staticmethod(aggmo_update)
 
     def state_names(self, group):
         return {"momentum_buffer": (len(group["betas"]), 0.0)}
-
-    kernel = staticmethod(aggmo_update)
 
     def hyper(self, group, step, scalars):
         return {"lr": _scalar(group["lr"]), "betas": tuple(_scalar(b) for b in group["betas"])}

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
-from ._engine import check_nonnegative
+from .._validation import Instance, Real, validate
 
 
 class GradientNoise(Optimizer):
@@ -26,11 +26,11 @@ class GradientNoise(Optimizer):
     state, so a resumed run draws the same noise as an uninterrupted one.
 
     Args:
-        optimizer: the optimizer to wrap.
-        eta: the noise scale eta, >= 0.
-        gamma: the annealing exponent gamma, >= 0.
+        optimizer: the optimizer to wrap, a ``torch.optim.Optimizer``.
+        eta: the noise scale eta, a finite number >= 0. Default: 0.3.
+        gamma: the annealing exponent gamma, a finite number >= 0. Default: 0.55.
         generator: a ``torch.Generator`` for reproducible noise (CPU; the noise is moved to the
-            gradients' device). ``None`` uses torch's global generator.
+            gradients' device), or None (default) for torch's global generator.
 
     Example:
         >>> import torch, sgdlab
@@ -39,12 +39,10 @@ class GradientNoise(Optimizer):
         ...                                  generator=torch.Generator().manual_seed(0))
     """
 
+    @validate(optimizer=Instance(Optimizer, what="a torch.optim.Optimizer"), eta=Real(0), gamma=Real(0),
+              generator=(Instance(torch.Generator, what="a torch.Generator"), None))
     def __init__(self, optimizer: Optimizer, eta: float = 0.3, gamma: float = 0.55,
                  generator: torch.Generator | None = None) -> None:
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
-        check_nonnegative("eta", eta)
-        check_nonnegative("gamma", gamma)
         # Optimizer.__init__ sets up hooks (with a placeholder group); the groups and the state are
         # then the wrapped optimizer's own.
         super().__init__([{"params": []}], {})
