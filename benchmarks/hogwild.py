@@ -2,8 +2,9 @@
 
     python benchmarks/hogwild.py                    # ~90 s on 2 cores
     python benchmarks/hogwild.py --size small --repeats 3 --plot /tmp/speedup.png
+    python benchmarks/hogwild.py --size tiny --repeats 1 --plot /tmp/speedup.png   # a smoke run, seconds
 
-Runs the measurement of ``sgdlab hogwild`` (sgdlab.parallel.command.measure: workers 1 and 2, with
+Runs the measurement of ``sgdlab hogwild`` (sgdlab.parallel.benchmark.measure: workers 1 and 2, with
 private copies of the hot weights (the default) and without (``--plain``), with the lock,
 scikit-learn's SGDClassifier, round-robin rounds) on two synthetic data sets of
 the same size from ``sgdlab.data.sparse_classification``: RCV1-like power-law feature frequencies
@@ -26,8 +27,8 @@ import numpy as np
 
 from sgdlab.data import parse_size, sparse_classification
 from sgdlab.parallel import _kernels
-from sgdlab.parallel.command import (_split, core_to_core_round_trip_ns, format_notes, format_table, header,
-                                     machine_parallelism, measure)
+from sgdlab.parallel.benchmark import (core_to_core_round_trip_ns, format_notes, format_table, header,
+                                       machine_parallelism, measure, split)
 
 ROOT = Path(__file__).resolve().parent.parent
 # the core-to-core round trip when the two virtual CPUs sit close together (~90 ns on this machine;
@@ -57,7 +58,7 @@ def main(argv=None) -> None:
     for label, power in (("power-law features (RCV1-like, power 1.1)", 1.1), ("uniform features (power 0)", 0.0)):
         progress(f"generating {n}x{d}x{k}, {label}")
         X, y = sparse_classification(n, d, k, power=power, seed=0)
-        X_train, y_train, X_test, y_test = _split(X, y, 0.2, 0)
+        X_train, y_train, X_test, y_test = split(X, y, 0.2, 0)
         m = measure(X_train, y_train, X_test, y_test, workers=[1, 2], lock=True, baseline="sklearn",
                     plain=True, seed=0, repeats=args.repeats, progress=progress, **settings)
         control = private_weights_control(X_train, y_train, rounds=args.repeats, alpha=args.alpha, lr=args.lr)
@@ -109,14 +110,14 @@ def private_weights_control(X, y, *, rounds: int, alpha: float, lr: float) -> li
     shrink = _kernels.shrink_factors(alpha * n / np.maximum(np.bincount(X.indices, minlength=d), 1), lr)
     stop, lock = np.zeros(1, np.int64), np.zeros(1, np.int64)
 
-    no_hot = (0, 0, 0, np.empty(0), 1, _kernels.fold_locks(0))
-
     def epoch(shares, weights) -> float:
         done = []
 
-        def run(rows, w):
-            done.append(_kernels.sgd_rows(indptr, X.indices, X.data, y, w, shrink, rows, _kernels.row_counter(),
-                                          lr, _kernels.LOG, -1, stop, lock, False, 1024, *no_hot)[0])
+        def run(rows, w):  # plain Hogwild! (no hot weights), no lock
+            args = _kernels.SgdRowsArgs(indptr=indptr, indices=X.indices, data=X.data, y=y, w=w, shrink=shrink,
+                                        order=rows, next_row=_kernels.row_counter(), eta=lr, kind=_kernels.LOG,
+                                        intercept_at=-1, stop=stop, lock=lock)
+            done.append(_kernels.sgd_rows(*args)[0])
 
         threads = [threading.Thread(target=run, args=(rows, w)) for rows, w in zip(shares, weights)]
         tick = time.perf_counter()

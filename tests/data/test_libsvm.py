@@ -9,6 +9,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.datasets import dump_svmlight_file
 
+from sgdlab._validation import ArgumentValueError
 from sgdlab.data import load_libsvm
 
 
@@ -86,6 +87,12 @@ def test_malformed_line_is_named(tmp_path, text, line, reason):
     assert message.endswith(f": {offending!r}")
 
 
+def test_a_malformed_file_is_an_argument_error_the_command_line_shows_as_one_line(tmp_path):
+    path = write(tmp_path, "1 1:0.5\n-1 3:abc\n")
+    with pytest.raises(ArgumentValueError, match=re.escape(f"{path}, line 2: ")):
+        load_libsvm(path)
+
+
 def test_one_based_file_with_index_zero(tmp_path):
     path = write(tmp_path, "1 1:1\n1 0:2\n")
     with pytest.raises(ValueError, match=re.escape(f"{path}, line 2: feature index 0 in a one-based file")):
@@ -121,10 +128,21 @@ def test_missing_file_is_named(tmp_path):
 
 def test_invalid_arguments(tmp_path):
     path = write(tmp_path, "1 1:1\n")
-    with pytest.raises(ValueError, match="n_features"):
+    with pytest.raises(ValueError, match=re.escape("Invalid n_features: 0 (expected an int >= 1 or None)")):
         load_libsvm(path, n_features=0)
-    with pytest.raises(ValueError, match="zero_based"):
+    with pytest.raises(TypeError, match=re.escape("Invalid n_features: '5' of type str")):
+        load_libsvm(path, n_features="5")
+    with pytest.raises(ValueError, match=re.escape("Invalid zero_based: 'yes' (expected True or False or one of "
+                                                   "'auto')")):
         load_libsvm(path, zero_based="yes")
+    with pytest.raises(TypeError, match="Invalid path: 3 of type int"):
+        load_libsvm(3)
+
+
+def test_numpy_integers_and_bools_are_taken_as_python_ones(tmp_path):
+    path = write(tmp_path, "1 1:1\n")
+    X, _ = load_libsvm(path, n_features=np.int64(3), zero_based=np.bool_(False))
+    assert X.shape == (1, 3) and X[0, 0] == 1.0
 
 
 def test_errors_found_across_blocks(tmp_path, monkeypatch):

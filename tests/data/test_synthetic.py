@@ -1,5 +1,7 @@
 """sgdlab.data's synthetic problems: sparse power-law classification, low-rank ratings, sizes."""
 
+import re
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -88,8 +90,29 @@ def test_rows_finished_by_gumbel_top_k_are_distinct(monkeypatch):
     (dict(n_samples=10, n_features=10, nnz_per_row=2, dtype=np.int64), "dtype"),
 ])
 def test_invalid_arguments(kwargs, name):
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(ValueError, match=f"^Invalid {name}: "):
         sparse_classification(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(n_samples="10"), TypeError, "Invalid n_samples: '10' of type str (expected an int >= 1)"),
+    (dict(n_samples=10.0), TypeError, "Invalid n_samples: 10.0 of type float (expected an int >= 1)"),
+    (dict(power=float("nan")), ValueError, "Invalid power: nan (expected a finite number >= 0)"),
+    (dict(noise=float("inf")), ValueError, "Invalid noise: inf (expected a finite number >= 0)"),
+    (dict(seed="0"), TypeError, "Invalid seed: '0' of type str (expected an int >= 0 or None)"),
+    (dict(dtype=3), TypeError, "Invalid dtype: 3 of type int (expected float32 or float64)"),
+    (dict(dtype="floaty"), ValueError, "Invalid dtype: 'floaty' (expected float32 or float64)"),
+])
+def test_arguments_of_the_wrong_type_or_not_finite_are_refused_in_the_grammar(kwargs, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        sparse_classification(**{"n_samples": 10, "n_features": 10, "nnz_per_row": 2, **kwargs})
+
+
+def test_numpy_numbers_are_taken_as_python_numbers():
+    X, y = sparse_classification(np.int64(100), np.int32(50), np.uint8(5), power=np.float32(1.5), seed=np.int64(2))
+    X2, y2 = sparse_classification(100, 50, 5, power=1.5, seed=2)
+    np.testing.assert_array_equal(X.toarray(), X2.toarray())
+    np.testing.assert_array_equal(y, y2)
 
 
 def test_parse_size():
@@ -98,12 +121,15 @@ def test_parse_size():
     assert parse_size("1Mx100kx50") == SIZE_PRESETS["rcv1"] == (1_000_000, 100_000, 50)
     assert parse_size("tiny") == (2_000, 1_000, 20) and parse_size("SMALL") == (100_000, 20_000, 50)
     for bad in ["huge", "100x20", "ax2x3", "10x20x5x1", ""]:
-        with pytest.raises(ValueError, match="neither a preset .*tiny = 2000x1000x20.*NxDxK"):
+        with pytest.raises(ValueError, match=rf"^Invalid size: '{bad}' \(expected a preset "
+                                             r"\(tiny = 2000x1000x20.* or NxDxK"):
             parse_size(bad)
-    with pytest.raises(ValueError, match="more than the 20 features"):
+    with pytest.raises(ValueError, match="at most the 20 features as non-zeros per row, not 50"):
         parse_size("100x20x50")
     with pytest.raises(ValueError, match=">= 1"):
         parse_size("0x20x5")
+    with pytest.raises(TypeError, match="Invalid size: 100 of type int"):
+        parse_size(100)
 
 
 def test_low_rank_ratings():
@@ -118,7 +144,7 @@ def test_low_rank_ratings():
     np.testing.assert_array_equal(train.data, again.data)
     other, _ = low_rank_ratings(300, 200, 5, density=0.1, noise=0.1, seed=1)
     assert not np.array_equal(train.data, other.data)
-    with pytest.raises(ValueError, match="density"):
+    with pytest.raises(ValueError, match=re.escape("Invalid density: 0.0 (expected a number in (0, 1])")):
         low_rank_ratings(10, 10, 2, density=0.0)
-    with pytest.raises(ValueError, match="rank"):
+    with pytest.raises(ValueError, match=re.escape("Invalid rank: 0 (expected an int >= 1)")):
         low_rank_ratings(10, 10, 0)

@@ -1,7 +1,9 @@
 """Hogwild!: lock-free parallel SGD over one shared weight vector (sgdlab.parallel.hogwild)."""
 
 import importlib
+import inspect
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -84,6 +86,38 @@ def test_one_worker_is_the_documented_sgd_update_step_for_step(loss, fit_interce
     w, b = reference_sgd(X, y, fit_intercept=fit_intercept, **kwargs)
     np.testing.assert_allclose(result.weights, w, rtol=1e-12, atol=1e-14)
     assert result.intercept == pytest.approx(b, rel=1e-12, abs=1e-14)
+
+
+@pytest.mark.parametrize("loss", ["log", "hinge", "squared"])
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_the_tuned_kernel_with_one_worker_and_no_hot_copies_is_the_papers_step(loss, fit_intercept):
+    X, y = sparse_problem(n=300, d=60, density=0.1)
+    n, d = X.shape
+    reg = 1e-3 * n / np.maximum(np.bincount(X.indices, minlength=d), 1)  # alpha n / d_v
+    eta = 0.3
+    assert eta * reg.max() <= 1  # where the tuned kernel's clamp of 1 - eta reg_v at 0 does not bind
+    rng = np.random.default_rng(1)
+    order = np.concatenate([rng.permutation(n) for _ in range(3)])  # three passes
+    at = d if fit_intercept else -1
+    kind = _kernels.LOSS_CODES[loss]
+    indptr = X.indptr.astype(np.int64)
+    tuned, paper = np.zeros(d + 1), np.zeros(d + 1)
+    args = _kernels.SgdRowsArgs(indptr=indptr, indices=X.indices, data=X.data, y=y, w=tuned,
+                                shrink=_kernels.shrink_factors(np.append(reg, 0.0), eta), order=order,
+                                next_row=_kernels.row_counter(), eta=eta, kind=kind, intercept_at=at,
+                                stop=np.zeros(1, np.int64), lock=np.zeros(1, np.int64))
+    assert _kernels.sgd_rows(*args) == (order.size, _kernels.OK, -1)
+    _kernels.paper_sgd_rows(indptr, X.indices, X.data, y, paper, np.append(reg, 0.0), order, eta, kind, at)
+    assert np.abs(paper).max() > 0.1 and (paper[d] != 0) == fit_intercept
+    np.testing.assert_allclose(tuned, paper, rtol=1e-12, atol=1e-15)
+
+
+def test_the_kernel_argument_record_names_the_kernel_arguments_in_order():
+    assert _kernels.SgdRowsArgs._fields == tuple(inspect.signature(_kernels.sgd_rows.py_func).parameters)
+
+
+def test_the_losses_are_the_kernels():
+    assert hogwild_module.LOSSES == tuple(_kernels.LOSS_CODES)
 
 
 @pytest.mark.parametrize("loss", ["log", "hinge", "squared"])
@@ -405,44 +439,86 @@ def test_ctrl_c_stops_every_worker_and_raises_keyboard_interrupt():
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    (dict(loss="logistic"), ValueError, "loss='logistic' is not one of 'log', 'hinge', 'squared'"),
-    (dict(workers=0), ValueError, "workers=0 must be >= 1"),
-    (dict(workers=1.5), TypeError, "workers must be an int, got 1.5"),
-    (dict(epochs=0), ValueError, "epochs=0 must be >= 1"),
-    (dict(lr=0.0), ValueError, "lr=0.0 must be > 0"),
-    (dict(lr=float("nan")), ValueError, "lr=nan must be > 0"),
-    (dict(decay=1.5), ValueError, r"decay=1.5 must be in \(0, 1\]"),
-    (dict(alpha=-1.0), ValueError, "alpha=-1.0 must be >= 0"),
-    (dict(hot=-1), ValueError, "hot=-1 must be >= 0"),
-    (dict(hot=2.5), TypeError, "hot must be an int, got 2.5"),
-    (dict(fold_every=0), ValueError, "fold_every=0 must be >= 1"),
-    (dict(hot=5, lock=True), ValueError, "hot=5 cannot be combined with lock=True"),
+    (dict(loss="logistic"), ValueError, "Invalid loss: 'logistic' (expected one of 'log', 'hinge', 'squared')"),
+    (dict(workers=0), ValueError, "Invalid workers: 0 (expected an int >= 1)"),
+    (dict(workers=1.5), TypeError, "Invalid workers: 1.5 of type float (expected an int >= 1)"),
+    (dict(workers="2"), TypeError, "Invalid workers: '2' of type str (expected an int >= 1)"),
+    (dict(epochs=0), ValueError, "Invalid epochs: 0 (expected an int >= 1)"),
+    (dict(lr=0.0), ValueError, "Invalid lr: 0.0 (expected a finite number > 0)"),
+    (dict(lr=float("nan")), ValueError, "Invalid lr: nan (expected a finite number > 0)"),
+    (dict(alpha=float("inf")), ValueError, "Invalid alpha: inf (expected a finite number >= 0)"),
+    (dict(decay=1.5), ValueError, "Invalid decay: 1.5 (expected a number in (0, 1])"),
+    (dict(alpha=-1.0), ValueError, "Invalid alpha: -1.0 (expected a finite number >= 0)"),
+    (dict(hot=-1), ValueError, "Invalid hot: -1 (expected an int >= 0 or None)"),
+    (dict(hot=2.5), TypeError, "Invalid hot: 2.5 of type float (expected an int >= 0 or None)"),
+    (dict(fold_every=0), ValueError, "Invalid fold_every: 0 (expected an int >= 1 or None)"),
+    (dict(seed="1"), TypeError, "Invalid seed: '1' of type str (expected an int >= 0 or None)"),
+    (dict(lock=1), TypeError, "Invalid lock: 1 of type int (expected True or False)"),
+    (dict(hot=5, lock=True), ValueError, "Invalid hot: 5 with lock=True (expected 0 or None"),
 ])
 def test_invalid_arguments_are_refused_naming_the_argument_and_value(kwargs, error, message):
     X, y = sparse_problem(n=50, d=10, density=0.3)
-    with pytest.raises(error, match=message):
+    with pytest.raises(error, match=re.escape(message)):
         hogwild(X, y, **kwargs)
 
 
-def test_data_errors_name_what_is_wrong():
+def test_numpy_numbers_are_taken_as_python_numbers():
     X, y = sparse_problem(n=50, d=10, density=0.3)
-    with pytest.raises(ValueError, match="X has 50 rows but y has 49 labels"):
-        hogwild(X, y[:-1])
-    with pytest.raises(ValueError, match=r"labels in \{-1, \+1\} or \{0, 1\}, got values \[0, 1, 2\]"):
-        hogwild(X, np.arange(50) % 3)
-    with pytest.raises(TypeError, match="X must be a scipy.sparse matrix"):
-        hogwild([[1.0]], [1])
+    a = hogwild(X, y, workers=np.int64(1), epochs=np.int32(2), lr=np.float32(0.25), seed=np.uint8(3))
+    b = hogwild(X, y, workers=1, epochs=2, lr=float(np.float32(0.25)), seed=3)
+    assert np.array_equal(a.weights, b.weights) and type(a.workers) is int
+
+
+@pytest.mark.parametrize("make_y, message", [
+    (lambda y: y[:-1], "Invalid y: 49 labels (expected one per row of X: 50)"),
+    (lambda y: np.where(np.arange(50) == 7, np.nan, y), "Invalid y: 1 non-finite label (expected labels in"),
+    (lambda y: np.arange(50) % 3, "Invalid y: the values 0, 1, 2 (expected labels in {-1, +1} or {0, 1})"),
+    (lambda y: y * 2.5, "Invalid y: the values -2.5, 2.5 (expected labels in {-1, +1} or {0, 1})"),
+])
+@pytest.mark.parametrize("loss", ["log", "hinge", "squared"])
+def test_labels_not_one_binary_label_per_row_are_refused(make_y, message, loss):
+    X, y = sparse_problem(n=50, d=10, density=0.3)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        hogwild(X, make_y(y), loss=loss)
+
+
+def test_labels_that_are_not_numbers_are_a_type_error():
+    X, y = sparse_problem(n=50, d=10, density=0.3)
+    with pytest.raises(TypeError, match=re.escape("Invalid y: an array of dtype <U3 (expected labels in")):
+        hogwild(X, np.where(y > 0, "yes", "no"))
+
+
+def test_non_finite_values_in_x_are_refused():
+    X, y = sparse_problem(n=50, d=10, density=0.3)
     bad = X.copy()
-    bad.data[0] = np.inf
-    with pytest.raises(ValueError, match="X has non-finite values"):
+    bad.data[[0, 3]] = [np.inf, np.nan]
+    with pytest.raises(ValueError, match=re.escape("Invalid X: 2 non-finite values (expected finite values)")):
         hogwild(bad, y)
+
+
+@pytest.mark.parametrize("X, error, message", [
+    ([[1.0]], TypeError, "Invalid X: [[1.0]] of type list (expected a scipy.sparse matrix (CSR preferred) or a "
+                         "2-d NumPy array)"),
+    (np.ones(3), ValueError, "Invalid X: an array of shape (3,) (expected a scipy.sparse matrix"),
+    (sp.csr_matrix((0, 5)), ValueError, "Invalid X: no rows (expected at least one)"),
+])
+def test_x_that_is_not_a_non_empty_matrix_is_refused(X, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        hogwild(X, [1])
+
+
+def test_predicting_with_another_number_of_features_names_it():
+    X, y = sparse_problem(n=50, d=10, density=0.3)
+    result = hogwild(X, y, epochs=1)
+    with pytest.raises(ValueError, match=re.escape("Invalid X: 9 features (expected the 10 of the fit)")):
+        result.predict(X[:, :9])
 
 
 def test_docstring_examples_run():
     import doctest
 
-    from sgdlab.parallel import command
+    from sgdlab.parallel import benchmark, command
 
-    for module in (hogwild_module, command):
+    for module in (hogwild_module, benchmark, command):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.attempted > 0 and result.failed == 0, module.__name__

@@ -1,31 +1,24 @@
-"""``sgdlab hogwild``: the timing table of Hogwild! beside scikit-learn (sgdlab.parallel.command)."""
+"""``sgdlab hogwild``: the timing table of Hogwild! beside scikit-learn (sgdlab.parallel.command), and its
+harness (sgdlab.parallel.benchmark)."""
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
-import typer
 from typer.testing import CliRunner
 
+from sgdlab.cli import app
 from sgdlab.parallel import command
-from sgdlab.parallel.command import cli_hogwild, format_table, hogwild_command, measure
+from sgdlab.parallel.benchmark import format_table, measure
 
 runner = CliRunner()
 
 
-def make_app() -> typer.Typer:
-    """The command as the sgdlab CLI registers it."""
-    app = typer.Typer(add_completion=False)
-    app.command("hogwild")(cli_hogwild)
-
-    @app.command("other")
-    def _other() -> None:  # a second command, so that typer keeps "hogwild" as a sub-command name
-        pass
-
-    return app
-
-
 def invoke(*args):
-    return runner.invoke(make_app(), ["hogwild", *args])
+    return runner.invoke(app, ["hogwild", *args])
 
 
 def table_rows(output: str) -> dict[tuple[str, str], list[str]]:
@@ -40,30 +33,30 @@ def table_rows(output: str) -> dict[tuple[str, str], list[str]]:
 def test_synthetic_data_gives_a_row_per_worker_count_lock_and_sklearn():
     result = invoke("--synthetic", "tiny", "--workers", "1,2", "--lock", "--epochs", "2")
     assert result.exit_code == 0, result.output
-    assert "sgdlab hogwild" in result.output and "synthetic 2000x1000x20" in result.output
-    assert "| run | workers | s/epoch (median) |" in result.output
-    rows = table_rows(result.output)
+    assert "sgdlab hogwild" in result.stdout and "synthetic 2000x1000x20" in result.stdout
+    assert "| run | workers | s/epoch (median) |" in result.stdout
+    rows = table_rows(result.stdout)
     assert set(rows) == {("hogwild", "1"), ("hogwild", "2"), ("hogwild + lock", "1"),
                          ("hogwild + lock", "2"), ("sklearn SGDClassifier", "1")}
     assert rows[("hogwild", "1")][5] == "1.00x"  # speed-up of the reference
     assert rows[("hogwild", "1")][7] == "+0.00%"
     for cells in rows.values():
         assert 0.5 < float(cells[8]) <= 1.0  # test accuracy
-    assert "Machine check" in result.output
+    assert "Machine check" in result.stdout
     assert rows[("hogwild", "1")][9] == "0" and int(rows[("hogwild", "2")][9]) > 0  # hot weights
     assert rows[("hogwild + lock", "2")][9] == "0" and rows[("sklearn SGDClassifier", "1")][9] == "-"
     assert rows[("hogwild", "2")][10] in {"256", "512", "1024", "2048", "4096"}  # fold every, chosen
-    assert rows[("hogwild", "1")][10] == "-" and "fold_every=auto" in result.output
+    assert rows[("hogwild", "1")][10] == "-" and "fold_every=auto" in result.stdout
 
 
 def test_plain_adds_a_run_without_hot_copies_per_worker_count_above_one():
     result = invoke("--synthetic", "tiny", "--workers", "1,2", "--plain", "--baseline", "none",
                     "--epochs", "2", "--fold-every", "256")
     assert result.exit_code == 0, result.output
-    rows = table_rows(result.output)
+    rows = table_rows(result.stdout)
     assert set(rows) == {("hogwild", "1"), ("hogwild", "2"), ("hogwild, plain", "2")}
     assert rows[("hogwild, plain", "2")][9] == "0" and int(rows[("hogwild", "2")][9]) > 0
-    assert "fold_every=256" in result.output and rows[("hogwild", "2")][10] == "256"
+    assert "fold_every=256" in result.stdout and rows[("hogwild", "2")][10] == "256"
 
 
 def test_libsvm_file_with_zero_one_labels_and_no_baseline(tmp_path):
@@ -78,29 +71,91 @@ def test_libsvm_file_with_zero_one_labels_and_no_baseline(tmp_path):
     result = invoke("--data", str(path), "--workers", "2", "--baseline", "none", "--epochs", "3",
                     "--test-fraction", "0.25")
     assert result.exit_code == 0, result.output
-    assert "small.svm: 300 train rows, 100 test rows" in result.output
-    assert set(table_rows(result.output)) == {("hogwild", "2")}
-    assert "speed-up vs 2 workers" in result.output
+    assert "small.svm: 300 train rows, 100 test rows" in result.stdout
+    assert set(table_rows(result.stdout)) == {("hogwild", "2")}
+    assert "speed-up vs 2 workers" in result.stdout
 
 
-@pytest.mark.parametrize("args, option, message", [
-    ([], "--data / --synthetic", "exactly one of --data FILE and --synthetic SIZE"),
-    (["--synthetic", "tiny", "--data", "x.svm"], "--data / --synthetic", "exactly one"),
-    (["--synthetic", "huge"], "--synthetic", "neither a preset"),
-    (["--synthetic", "tiny", "--workers", "1,x"], "--workers", "'1,x' is not a comma-separated list"),
-    (["--synthetic", "tiny", "--workers", "0"], "--workers", "worker counts >= 1"),
-    (["--synthetic", "tiny", "--loss", "logistic"], "--loss", "loss='logistic' is not one of"),
-    (["--synthetic", "tiny", "--lr", "0"], "--lr", "lr=0.0 must be > 0"),
-    (["--synthetic", "tiny", "--epochs", "0"], "--epochs", "epochs=0 must be >= 1"),
-    (["--synthetic", "tiny", "--baseline", "vw"], "--baseline", "'vw' is not one of sklearn, none"),
-    (["--synthetic", "tiny", "--fold-every", "0"], "--fold-every", "fold_every=0 must be >= 1"),
-    (["--data", "no/such/file.svm"], "--data", "is not a file"),
+def test_the_command_holds_out_the_test_rows_and_prints_header_table_and_notes(monkeypatch):
+    X, y = _problem()
+    monkeypatch.setattr(command, "_read", lambda data, synthetic, seed: (X, y, "patched"))
+    result = invoke("--synthetic", "anything", "--workers", "1", "--baseline", "none", "--epochs", "2")
+    assert result.exit_code == 0, result.output
+    header, table, notes = result.stdout.strip().split("\n\n")
+    assert header.startswith("sgdlab hogwild") and "patched: 3200 train rows, 800 test rows" in header
+    assert table.startswith("| run | workers |") and notes.startswith("Medians over 1 round(s)")
+
+
+# --- usage errors: one line on stderr, exit code 2, through the real entry point ----------------
+
+
+def run_cli(*args, block_numba=False):
+    """``python -m sgdlab.cli hogwild ARGS`` (without numba: ``block_numba``)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    if not block_numba:
+        return subprocess.run([sys.executable, "-m", "sgdlab.cli", "hogwild", *args], capture_output=True,
+                              text=True, timeout=120, env=env)
+    script = ("import runpy, sys; sys.modules['numba'] = sys.modules['llvmlite'] = None; "
+              f"sys.argv = ['sgdlab', 'hogwild', *{list(args)!r}]; runpy.run_module('sgdlab.cli', run_name='__main__')")
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+
+
+def assert_usage_error(done, message):
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert " hogwild: error: " in lines[0] and message in lines[0], lines[0]
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "--data / --synthetic: give exactly one of --data FILE and --synthetic SIZE"),
+    (["--synthetic", "tiny", "--data", "x.svm"], "give exactly one"),
+    (["--synthetic", "huge"], "Invalid size: 'huge' (expected a preset (tiny = 2000x1000x20"),
+    (["--synthetic", "100x20x50"], "Invalid size: '100x20x50' (expected at most the 20 features"),
+    (["--synthetic", "tiny", "--workers", "1,x"], "--workers: '1,x' is not a comma-separated list"),
+    (["--synthetic", "tiny", "--workers", "0"], "worker counts >= 1"),
+    (["--synthetic", "tiny", "--loss", "logistic"],
+     "Invalid loss: 'logistic' (expected one of 'log', 'hinge', 'squared')"),
+    (["--synthetic", "tiny", "--lr", "0"], "Invalid lr: 0.0 (expected a finite number > 0)"),
+    (["--synthetic", "tiny", "--lr", "nan"], "Invalid lr: nan (expected a finite number > 0)"),
+    (["--synthetic", "tiny", "--epochs", "0"], "Invalid epochs: 0 (expected an int >= 1)"),
+    (["--synthetic", "tiny", "--baseline", "vw"], "Invalid baseline: 'vw' (expected one of 'sklearn', 'none')"),
+    (["--synthetic", "tiny", "--fold-every", "0"], "Invalid fold_every: 0 (expected an int >= 1 or None)"),
+    (["--synthetic", "tiny", "--test-fraction", "1"], "Invalid test_fraction: 1.0 (expected a number in [0, 1))"),
+    (["--data", "no/such/file.svm"], "LIBSVM file not found: 'no/such/file.svm'"),
 ])
-def test_bad_options_are_usage_errors_naming_the_option(args, option, message):
-    result = invoke(*args)
-    assert result.exit_code == 2, result.output
-    flat = " ".join(result.output.replace("│", " ").split())
-    assert option in flat and message in flat
+def test_a_bad_option_is_one_line_naming_it_with_exit_code_2(args, message):
+    assert_usage_error(run_cli(*args), message)
+
+
+def test_a_malformed_libsvm_file_is_one_line_naming_the_line(tmp_path):
+    path = tmp_path / "bad.svm"
+    path.write_text("1 1:0.5\n-1 3:abc\n")
+    assert_usage_error(run_cli("--data", str(path)),
+                       f"{path}, line 2: feature value 'abc' is not a number: '-1 3:abc'")
+
+
+def test_a_libsvm_file_of_more_than_two_classes_is_one_line(tmp_path):
+    path = tmp_path / "three.svm"
+    path.write_text("1 1:0.5\n2 2:1\n3 1:1\n")
+    assert_usage_error(run_cli("--data", str(path)), "has 3 classes, 1, 2, 3 (expected two")
+
+
+def test_without_numba_the_command_is_one_line_naming_the_extra_to_install():
+    assert_usage_error(run_cli("--synthetic", "tiny", block_numba=True),
+                       "needs numba, the parallel extra: pip install 'sgdlab[parallel]'")
+
+
+def test_importing_the_command_loads_no_numba():
+    script = ("import sys, sgdlab.parallel.command; from sgdlab.parallel import hogwild; "
+              "print(sorted({'numba', 'llvmlite', 'ray'} & set(sys.modules)), callable(hogwild))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert done.stdout.strip() == "[] True", done.stderr
+
+
+# --- the harness --------------------------------------------------------------------------------
 
 
 def test_sklearn_runs_the_same_problem_and_schedule():
@@ -130,14 +185,18 @@ def test_measure_rounds_are_round_robin_and_the_table_has_a_line_per_run():
     assert m.reference() is m.runs[0]
 
 
-def test_the_command_function_returns_its_measurement_and_prints_markdown(monkeypatch):
-    X, y = _problem()
-    monkeypatch.setattr(command, "_load", lambda data, synthetic, seed: (X, y, "patched"))
-    printed = []
-    m = hogwild_command(synthetic="anything", workers="1", baseline=None, epochs=2, echo=printed.append)
-    assert m.n_train == 3200 and m.n_test == 800
-    assert printed[0].startswith("sgdlab hogwild") and "patched: 3200 train rows" in printed[0]
-    assert printed[1].startswith("| run | workers |")
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(workers=[]), ValueError, "Invalid workers: [] (expected a sequence of at least 1 ints >= 1)"),
+    (dict(workers=[1, 0]), ValueError, "Invalid workers[1]: 0 (expected an int >= 1)"),
+    (dict(workers="2"), TypeError, "Invalid workers: '2' of type str"),
+    (dict(workers=[1], repeats=0), ValueError, "Invalid repeats: 0 (expected an int >= 1)"),
+    (dict(workers=[1], baseline="vw"), ValueError, "Invalid baseline: 'vw' (expected one of 'sklearn' or None)"),
+])
+def test_measure_refuses_bad_arguments_before_timing_anything(kwargs, error, message):
+    X, y = _problem(n=100)
+    with pytest.raises(error) as info:
+        measure(X, y, **kwargs)
+    assert str(info.value).startswith(message)
 
 
 def _problem(n=4000, d=300, k=6, seed=0):

@@ -128,8 +128,12 @@ def test_too_large_a_step_is_reported(problem):
     (dict(alpha=-1.0), ValueError, "alpha"),
     (dict(block_size=0), ValueError, "block_size"),
     (dict(init_scale=0.0), ValueError, "init_scale"),
-    (dict(test=sp.coo_matrix((10, 7))), ValueError, "test has shape"),
+    (dict(test=sp.coo_matrix((10, 7))), ValueError, "Invalid test: shape"),
     (dict(shape=(10, 9)), ValueError, "shape"),
+    (dict(shape=(10, "8")), TypeError, r"Invalid shape\[1\]: '8' of type str"),
+    (dict(seed="1"), TypeError, "Invalid seed: '1' of type str"),
+    (dict(lr=float("nan")), ValueError, r"Invalid lr: nan \(expected a finite number > 0\)"),
+    (dict(lock=1), TypeError, "Invalid lock: 1 of type int"),
 ])
 def test_invalid_arguments_name_the_argument(kwargs, error, name):
     ratings = sp.coo_matrix(([1.0, 2.0], ([0, 3], [1, 5])), shape=(10, 8))
@@ -139,21 +143,22 @@ def test_invalid_arguments_name_the_argument(kwargs, error, name):
 
 
 def test_invalid_ratings():
-    with pytest.raises(ValueError, match="ratings: the users, items and values arrays have different lengths"):
+    with pytest.raises(ValueError, match=r"Invalid ratings: users, items and values of lengths 2, 1, 2 "
+                                         r"\(expected equal lengths\)"):
         hogwild_mf(([0, 1], [0], [1.0, 2.0]), 2)
-    with pytest.raises(ValueError, match=r"ratings: item index 9 is outside \[0, 5\)"):
+    with pytest.raises(ValueError, match=r"Invalid ratings: item index 9 \(expected indices in \[0, 5\)"):
         hogwild_mf(([0, 1], [0, 9], [1.0, 2.0]), 2, shape=(4, 5))
-    with pytest.raises(ValueError, match=r"ratings: user index -1"):
+    with pytest.raises(ValueError, match=r"Invalid ratings: user index -1"):
         hogwild_mf(([0, -1], [0, 1], [1.0, 2.0]), 2)
-    with pytest.raises(ValueError, match=r"test: user index 7 is outside"):
+    with pytest.raises(ValueError, match=r"Invalid test: user index 7 \(expected"):
         hogwild_mf(sp.coo_matrix(([1.0], ([0], [0])), shape=(4, 5)), 2, test=([7], [0], [1.0]))
-    with pytest.raises(TypeError, match="ratings: the users indices must be integers"):
+    with pytest.raises(TypeError, match=r"Invalid ratings: users of dtype float64 \(expected integer indices\)"):
         hogwild_mf(([0.5, 1.0], [0, 1], [1.0, 2.0]), 2)
-    with pytest.raises(ValueError, match="ratings has non-finite values"):
+    with pytest.raises(ValueError, match=r"Invalid ratings: 1 non-finite value \(expected finite values\)"):
         hogwild_mf(([0, 1], [0, 1], [1.0, np.nan]), 2)
-    with pytest.raises(ValueError, match="ratings has no entries"):
+    with pytest.raises(ValueError, match=r"Invalid ratings: no entries \(expected at least one\)"):
         hogwild_mf(sp.coo_matrix((3, 3)), 2)
-    with pytest.raises(TypeError, match="ratings must be a scipy.sparse matrix or a triple"):
+    with pytest.raises(TypeError, match=r"Invalid ratings: array\(.* of type ndarray \(expected a scipy.sparse"):
         hogwild_mf(np.ones((3, 3)), 2)
 
 

@@ -8,9 +8,10 @@ Parsing is scikit-learn's :func:`sklearn.datasets.load_svmlight_file` (compiled,
 fails, or when it accepts a non-finite number, a second pass finds the first malformed line and the
 error names it::
 
-    ValueError: data/train.svm, line 12: feature value 'abc' is not a number: '1 3:abc'
+    ArgumentValueError: data/train.svm, line 12: feature value 'abc' is not a number: '1 3:abc'
 
-The second pass runs only on failure, so a well-formed file is read at the compiled parser's speed.
+(an :class:`~sgdlab._validation.ArgumentValueError`, a ``ValueError``: the command line shows it as one
+line). The second pass runs only on failure, so a well-formed file is read at the compiled parser's speed.
 It hands the file to the same parser again in blocks of ``CHUNK_LINES`` lines and checks line by
 line, in Python (~1 microsecond per ``index:value`` pair), only the first block that fails: finding
 the bad line costs about as much as loading the file.
@@ -29,7 +30,8 @@ the bad line costs about as much as loading the file.
 >>> load_libsvm(path)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-ValueError: ...tiny.svm, line 2: feature indices are not increasing (3 then 2): '-1 3:1 2:1.5'
+sgdlab._validation.ArgumentValueError: ...tiny.svm, line 2: feature indices are not increasing
+(3 then 2): '-1 3:1 2:1.5'
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ import re
 import numpy as np
 import scipy.sparse
 
+from .._validation import ArgumentValueError, Bool, Instance, Int, Options, validate
+
 __all__ = ["load_libsvm"]
 
 # sklearn's parser converts feature indices to a C int
@@ -57,6 +61,8 @@ SHOW_CHARS = 160
 _TOKEN = re.compile(rb"\S+")
 
 
+@validate(path=Instance(str, bytes, os.PathLike, what="a path"), n_features=(Int(1), None),
+          zero_based=(Bool(), Options("auto")))
 def load_libsvm(path: str | os.PathLike, n_features: int | None = None,
                 zero_based: bool | str = "auto") -> tuple[scipy.sparse.csr_matrix, np.ndarray]:
     """Load a LIBSVM / svmlight file as ``(X, y)``: X a float64 CSR matrix, y float64 labels.
@@ -78,31 +84,24 @@ def load_libsvm(path: str | os.PathLike, n_features: int | None = None,
 
     Raises:
         FileNotFoundError: ``path`` does not exist (the error names it).
-        ValueError: a malformed line, as ``"{path}, line {n}: {reason}: {line!r}"`` with n counted
-            from 1 over every line of the file (comments and blank lines included); an index
-            beyond ``n_features``; a file with no examples (empty, or only comments and blank
-            lines); an invalid ``n_features`` or ``zero_based``.
+        TypeError: an argument of the wrong type.
+        ValueError (an ArgumentValueError): a malformed line, as ``"{path}, line {n}: {reason}:
+            {line!r}"`` with n counted from 1 over every line of the file (comments and blank lines
+            included); an index beyond ``n_features``; a file with no examples (empty, or only
+            comments and blank lines); an invalid ``n_features`` or ``zero_based``.
     """
     from sklearn.datasets import load_svmlight_file  # imported here: sklearn takes ~1 s to import
 
     fspath = os.fspath(path)
     if isinstance(fspath, bytes):
         fspath = os.fsdecode(fspath)
-    if n_features is not None and (isinstance(n_features, bool)
-                                   or not isinstance(n_features, (int, np.integer)) or n_features < 1):
-        raise ValueError(f"n_features must be None or a positive int, got {n_features!r}")
-    if not (isinstance(zero_based, (bool, np.bool_)) or (isinstance(zero_based, str)
-                                                          and zero_based == "auto")):
-        raise ValueError(f"zero_based must be True, False or 'auto', got {zero_based!r}")
     if not os.path.exists(fspath):
-        raise FileNotFoundError(errno.ENOENT, f"LIBSVM file not found: {fspath!r}", fspath)
+        raise FileNotFoundError(errno.ENOENT, "LIBSVM file not found", fspath)
     if os.path.isdir(fspath):
         raise IsADirectoryError(errno.EISDIR, f"expected a LIBSVM file, got the directory {fspath!r}",
                                 fspath)
 
-    if zero_based != "auto":
-        zero_based = bool(zero_based)
-    kwargs = dict(n_features=None if n_features is None else int(n_features), dtype=np.float64,
+    kwargs = dict(n_features=n_features, dtype=np.float64,
                   zero_based=zero_based, query_id=True)  # query_id=True: sklearn then checks qid:<int>
     failure = None
     try:
@@ -112,12 +111,13 @@ def load_libsvm(path: str | os.PathLike, n_features: int | None = None,
     if failure is not None:  # outside the except clause: the line-naming error has no "context"
         _raise_first_malformed(fspath, n_features, zero_based)
         # the line-by-line grammar found nothing: scikit-learn's words, with the file's name
-        raise ValueError(f"{fspath}: {failure}") from failure
+        raise ArgumentValueError(f"{fspath}: {failure}") from failure
     if X.shape[0] == 0:
-        raise ValueError(f"{fspath}: no examples (the file is empty or holds only comments and blank lines)")
+        raise ArgumentValueError(f"{fspath}: no examples (the file is empty or holds only comments and blank "
+                                 "lines)")
     if not (np.isfinite(X.data).all() and np.isfinite(y).all()):
         _raise_first_malformed(fspath, n_features, zero_based)
-        raise ValueError(f"{fspath}: a label or value is not finite")
+        raise ArgumentValueError(f"{fspath}: a label or value is not finite")
     X = scipy.sparse.csr_matrix(X)  # sklearn returns csr_matrix today; keep the promise if it changes
     return X, np.asarray(y, dtype=np.float64)
 
@@ -222,7 +222,7 @@ def _chunks(path: str):
 
 def _scan(path: str, first: int, lines: list[bytes], zero_based: bool | str,
           n_features: int | None = None, offset: int = 0) -> None:
-    """Check the lines one by one; raise ValueError naming the first malformed one, if any."""
+    """Check the lines one by one; raise ArgumentValueError naming the first malformed one, if any."""
     for number, line in enumerate(lines, start=first):
         body = line.split(b"#", 1)[0]
         if not body.strip():
@@ -230,16 +230,16 @@ def _scan(path: str, first: int, lines: list[bytes], zero_based: bool | str,
         try:
             span = _check_line(body, zero_based)
         except _Malformed as bad:
-            raise ValueError(f"{path}, line {number}: {bad.reason}: "
+            raise ArgumentValueError(f"{path}, line {number}: {bad.reason}: "
                              f"{_shown(line, bad.start, bad.end)!r}") from None
         if n_features is not None and span is not None and span[1] - offset >= n_features:
-            raise ValueError(f"{path}, line {number}: feature index {span[1]} is beyond n_features="
+            raise ArgumentValueError(f"{path}, line {number}: feature index {span[1]} is beyond n_features="
                              f"{n_features} ({'one' if offset else 'zero'}-based indices): "
                              f"{_shown(line, span[2], span[2])!r}")
 
 
 def _raise_first_malformed(path: str, n_features: int | None, zero_based: bool | str) -> None:
-    """Raise ValueError naming the first malformed line of the file, if there is one."""
+    """Raise ArgumentValueError naming the first malformed line of the file, if there is one."""
     from sklearn.datasets import load_svmlight_file
 
     ranges = []  # (first line, smallest index, largest index) of the blocks that parse

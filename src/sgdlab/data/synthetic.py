@@ -20,8 +20,7 @@ import re
 import numpy as np
 import scipy.sparse
 
-from .._checks import check_float as _float
-from .._checks import check_int
+from .._validation import Instance, Int, Real, argument_error, check, validate
 
 __all__ = ["SIZE_PRESETS", "low_rank_ratings", "parse_size", "sparse_classification"]
 
@@ -41,7 +40,7 @@ _SIZE = re.compile(_PART + "[xX*]" + _PART + "[xX*]" + _PART)
 _SUFFIX = {"": 1, "k": 1_000, "m": 1_000_000}
 
 
-def parse_size(text: str) -> tuple[int, int, int]:
+def parse_size(size: str) -> tuple[int, int, int]:
     """``"NxDxK"`` or a preset name -> ``(n_samples, n_features, nnz_per_row)``.
 
     N, D and K are positive integers, with optional ``_`` or ``,`` separators and a ``k``
@@ -53,24 +52,24 @@ def parse_size(text: str) -> tuple[int, int, int]:
     >>> parse_size("huge")
     Traceback (most recent call last):
     ...
-    ValueError: size 'huge' is neither a preset (tiny = 2000x1000x20, small = 100000x20000x50,
-    rcv1 = 1000000x100000x50) nor NxDxK (examples x features x non-zeros per row, e.g. 100000x20000x50)
+    sgdlab._validation.ArgumentValueError: Invalid size: 'huge' (expected a preset (tiny = 2000x1000x20,
+    small = 100000x20000x50, rcv1 = 1000000x100000x50) or NxDxK: examples x features x non-zeros per row,
+    e.g. 100000x20000x50)
     """
-    if not isinstance(text, str):
-        raise TypeError(f"size must be a string, got {type(text).__name__}")
+    text = check("size", size, Instance(str, what="a preset name or NxDxK"))
     key = text.strip().lower()
     if key in SIZE_PRESETS:
         return SIZE_PRESETS[key]
     presets = ", ".join(f"{name} = {'x'.join(map(str, s))}" for name, s in SIZE_PRESETS.items())
     match = _SIZE.fullmatch(text)
     if match is None:
-        raise ValueError(f"size {text!r} is neither a preset ({presets}) nor NxDxK (examples x "
-                         "features x non-zeros per row, e.g. 100000x20000x50)")
+        raise argument_error("size", text, f"a preset ({presets}) or NxDxK: examples x features x "
+                             "non-zeros per row, e.g. 100000x20000x50")
     n, d, k = (_count(part) for part in match.groups())
     if min(n, d, k) < 1:
-        raise ValueError(f"size {text!r}: every part must be >= 1")
+        raise argument_error("size", text, "every part >= 1")
     if k > d:
-        raise ValueError(f"size {text!r}: {k} non-zeros per row is more than the {d} features")
+        raise argument_error("size", text, f"at most the {d} features as non-zeros per row, not {k}")
     return n, d, k
 
 
@@ -86,6 +85,8 @@ def feature_probabilities(n_features: int, power: float) -> np.ndarray:
     return p / p.sum()
 
 
+@validate(n_samples=Int(1), n_features=Int(1), nnz_per_row=Int(1), power=Real(0), noise=Real(0),
+          informative=Real(0, 1, closed="right"), seed=(Int(0), None))
 def sparse_classification(n_samples: int, n_features: int, nnz_per_row: int = 50, *,
                           power: float = 1.1, noise: float = 0.05, informative: float = 0.3,
                           seed: int | None = 0, dtype=np.float64
@@ -138,17 +139,17 @@ def sparse_classification(n_samples: int, n_features: int, nnz_per_row: int = 50
     >>> X.shape, X.nnz, round(float(X[0].power(2).sum()), 12), int((y > 0).sum())
     ((1000, 500), 10000, 1.0, 500)
     """
-    n = check_int("n_samples", n_samples, 1)
-    d = check_int("n_features", n_features, 1)
-    k = check_int("nnz_per_row", nnz_per_row, 1)
+    n, d, k = n_samples, n_features, nnz_per_row
     if k > d:
-        raise ValueError(f"nnz_per_row={k} is more than n_features={d}")
-    power = _float("power", power, lambda v: v >= 0, ">= 0")
-    noise = _float("noise", noise, lambda v: v >= 0, ">= 0")
-    informative = _float("informative", informative, lambda v: 0 < v <= 1, "in (0, 1]")
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        raise argument_error("nnz_per_row", k, f"at most n_features = {d}")
+    check("dtype", dtype, Instance(type, np.dtype, str, what="float32 or float64"))
+    try:
+        kind = np.dtype(dtype)
+    except TypeError:  # a name NumPy does not know
+        kind = None
+    if kind not in (np.float32, np.float64):
+        raise argument_error("dtype", dtype, "float32 or float64")
+    dtype = kind
 
     rng = np.random.default_rng(seed)
     p = feature_probabilities(d, power)
@@ -221,6 +222,8 @@ def _distinct_draws(rng: np.random.Generator, cdf: np.ndarray, rows: int, k: int
     return cols
 
 
+@validate(n_users=Int(1), n_items=Int(1), rank=Int(1), density=Real(0, 1, closed="right"), noise=Real(0),
+          seed=(Int(0), None), test_fraction=Real(0, 1, closed="left"))
 def low_rank_ratings(n_users: int, n_items: int, rank: int, density: float = 0.1, noise: float = 0.1,
                      seed: int | None = 0, *, test_fraction: float = 0.2
                      ) -> tuple[scipy.sparse.coo_matrix, scipy.sparse.coo_matrix]:
@@ -237,12 +240,6 @@ def low_rank_ratings(n_users: int, n_items: int, rank: int, density: float = 0.1
     >>> train.shape, train.nnz, test.nnz
     ((300, 200), 4800, 1200)
     """
-    n_users = check_int("n_users", n_users, 1)
-    n_items = check_int("n_items", n_items, 1)
-    rank = check_int("rank", rank, 1)
-    density = _float("density", density, lambda v: 0 < v <= 1, "in (0, 1]")
-    noise = _float("noise", noise, lambda v: v >= 0, ">= 0")
-    test_fraction = _float("test_fraction", test_fraction, lambda v: 0 <= v < 1, "in [0, 1)")
     total = n_users * n_items
     m = max(1, int(round(density * total)))
     rng = np.random.default_rng(seed)

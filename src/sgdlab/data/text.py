@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from importlib import resources
 
+from .._validation import Options, check
+
 __all__ = ["available_texts", "load_text", "text_notice"]
 
 _PACKAGE = "sgdlab.data"
@@ -37,9 +39,7 @@ def available_texts() -> list[str]:
 
 def _read(name: str) -> tuple[str, str]:
     """(header, text) of the shipped text ``name``."""
-    names = available_texts()
-    if not isinstance(name, str) or name not in names:
-        raise ValueError(f"Invalid text name: {name!r} (available: {', '.join(names)})")
+    name = check("name", name, Options(*available_texts()))
     raw = resources.files(_PACKAGE).joinpath(_FOLDER, f"{name}.txt").read_text(encoding="utf-8")
     lines = raw.splitlines(keepends=True)
     n = 0
@@ -54,7 +54,8 @@ def load_text(name: str = "genesis_kjv") -> str:
     """The shipped text ``name`` (see :func:`available_texts`), without its header.
 
     Raises:
-        ValueError: an unknown ``name`` (the message lists the available ones).
+        ValueError: an unknown ``name`` (the message lists the available ones); TypeError: a name
+            that is not a string.
     """
     return _read(name)[1]
 

@@ -1,4 +1,5 @@
-"""Compiled kernels of Hogwild!: one worker's share of an epoch, and the objective.
+"""Compiled kernels of Hogwild!: one worker's share of an epoch (``sgd_rows``, tuned, called with an
+``SgdRowsArgs``; ``paper_sgd_rows``, the paper's step written plainly, its reference), and the objective.
 
 Every kernel is ``@njit(nogil=True, cache=True)``: it runs without the global interpreter lock, so
 Python threads calling it at once run truly in parallel on the same ``w``; the machine code is cached
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import math
 import sys
+from typing import NamedTuple
 
 import numpy as np
 from llvmlite import ir
@@ -44,6 +46,8 @@ PREFETCH_POINTER_AHEAD = 8
 PREFETCH_ROW_AHEAD = 4
 # rows of the epoch's order a worker takes at a time (>= PREFETCH_POINTER_AHEAD): ~50 microseconds
 CHUNK = 256
+# rows between two looks at the stop flag: ~50 microseconds of work at 50 non-zeros per row
+CHECK_EVERY = 1024
 
 
 def _first_item_pointer(context, builder, aryty, ary_value):
@@ -236,6 +240,33 @@ def loss_derivative(kind, p, y):
     return p - y
 
 
+class SgdRowsArgs(NamedTuple):
+    """The arguments of :func:`sgd_rows`, by name: build one, then call ``sgd_rows(*args)``. The
+    defaults are plain Hogwild! (no hot weights) without the lock."""
+
+    indptr: np.ndarray  # the rows (CSR): row pointers, int64
+    indices: np.ndarray  # the worker's column indices (its hot features point to its copies)
+    data: np.ndarray  # the values
+    y: np.ndarray  # labels in {-1, +1}
+    w: np.ndarray  # the shared weights (then the hot weights' regions)
+    shrink: np.ndarray  # per position of w: max(0, 1 - eta * alpha * n / d_j) (shrink_factors)
+    order: np.ndarray  # the epoch's permutation of the rows
+    next_row: np.ndarray  # the workers' shared position in ``order`` (row_counter)
+    eta: float  # the step size
+    kind: int  # LOG, HINGE or SQUARED
+    intercept_at: int  # where b is in w (< 0: no intercept)
+    stop: np.ndarray  # the stop flag
+    lock: np.ndarray  # the spin lock of ``use_lock``
+    use_lock: bool = False
+    check_every: int = CHECK_EVERY
+    n_hot: int = 0
+    shared_at: int = 0
+    private_at: int = 0
+    base: np.ndarray = np.empty(0)  # (unused without hot weights)
+    fold_every: int = 1
+    fold_locks: np.ndarray = np.zeros(LOCK_STRIDE, np.int64)
+
+
 @njit(nogil=True, cache=True)
 def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, intercept_at, stop, lock,
              use_lock, check_every, n_hot, shared_at, private_at, base, fold_every, fold_locks):
@@ -256,6 +287,7 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
     (d_j = number of rows with feature j), and nothing else is touched: the regularizer on the
     support, scaled by the feature frequency, whose expectation over rows is exactly alpha * w.
     The intercept b = w[intercept_at] (``intercept_at`` < 0: none) gets b -= eta * g, no penalty.
+    This is the paper's step, :func:`paper_sgd_rows`, with the factor clamped at 0.
 
     Hot weights: the shared hot weight w[shared_at + s] (s = 0 .. n_hot - 1) has this worker's copy
     at w[private_at + s], and ``indices`` (this worker's) already point there for those features
@@ -333,6 +365,34 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
     if buffered:
         fold(w, n_hot, shared_at, private_at, base, fold_locks)
     return done, OK, -1
+
+
+@njit(nogil=True, cache=True)
+def paper_sgd_rows(indptr, indices, data, y, w, reg, order, eta, kind, intercept_at):
+    """The Hogwild! step of Niu, Recht, Re & Wright (2011), plainly: the rows of ``order`` in turn,
+    in place on ``w``, as one worker (no chunks, prefetches, locks or hot copies): the readable
+    reference of :func:`sgd_rows`, which computes the same while eta * reg_v <= 1 (it clamps the
+    factor 1 - eta * reg_v at 0: a large step on a rare feature stops the weight at 0, never flips
+    it).
+
+    The paper minimizes f(w) = sum_e f_e(w_e), e the support of a row, with the L2 term of its
+    sparse SVM (eq. 2.2) spread over the rows by feature frequency; here, for row e:
+
+        f_e(w) = loss(w.x_e + b, y_e) + alpha/2 sum_{v in e} (n / d_v) w_v^2,   reg_v = alpha n / d_v
+
+    (d_v the rows having feature v; the mean over the rows of f_e is mean loss + alpha/2 ||w||^2).
+    """
+    for e in order:
+        p = w[intercept_at] if intercept_at >= 0 else 0.0
+        for q in range(indptr[e], indptr[e + 1]):
+            p += w[indices[q]] * data[q]
+        g = loss_derivative(kind, p, y[e])
+        # Algorithm 1: for v in e:  w_v <- w_v - eta * b_v^T G_e(w),  G_e the gradient of f_e
+        for q in range(indptr[e], indptr[e + 1]):
+            v = indices[q]
+            w[v] = w[v] - eta * (g * data[q] + reg[v] * w[v])
+        if intercept_at >= 0:
+            w[intercept_at] = w[intercept_at] - eta * g  # b: not penalized
 
 
 def row_counter() -> np.ndarray:

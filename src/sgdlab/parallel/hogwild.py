@@ -12,6 +12,8 @@ with several workers, each worker keeps a private copy of those *hot* weights an
 to the shared ones every ``fold_every`` rows (no change is lost): a bounded delay, which the
 paper's analysis allows, on at most a few thousand coordinates; every other weight is updated in
 place as in the paper. docs/hogwild.md has the design, its reasons and the measured speed-ups.
+
+The compiled kernels (``_kernels``, numba) load on the first fit: importing this module is light.
 """
 
 from __future__ import annotations
@@ -24,15 +26,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from .._checks import check_float as _check_float
-from .._checks import check_int as _check_int
-from . import _kernels
+from .._validation import (ArgumentTypeError, ArgumentValueError, Bool, Instance, Int, Options, Real, check,
+                           validate)
 from ._workers import deferred_interrupt, wait_all
 
-LOSSES = tuple(_kernels.LOSS_CODES)
+LOSSES = ("log", "hinge", "squared")  # as _kernels.LOSS_CODES
 
-# rows between two looks at the stop flag: ~50 microseconds of work at 50 non-zeros per row
-CHECK_EVERY = 1024
+#: the hyper-parameters :func:`hogwild`, the benchmark's ``measure`` and ``sgdlab hogwild`` share
+HYPERPARAMETERS = dict(loss=Options(*LOSSES), alpha=Real(0), epochs=Int(1), lr=Real(0, closed="neither"),
+                       decay=Real(0, 1, closed="right"), seed=(Int(0), None), fold_every=(Int(1), None))
 # Which weights are hot by default (see hot_weights), for a fold every fold_every rows:
 # - a worker updates w_j at least MIN_UPDATES_PER_FOLD times between two folds on average
 #   (counts_j * fold_every >= MIN_UPDATES_PER_FOLD * n), else the copy saves no transfer of its line;
@@ -97,7 +99,8 @@ class HogwildResult:
         """w.x + b for each row of X."""
         X = _as_csr(X)
         if X.shape[1] != self.weights.shape[0]:
-            raise ValueError(f"X has {X.shape[1]} features but the model was fit on {self.weights.shape[0]}")
+            raise ArgumentValueError(f"Invalid X: {X.shape[1]} features (expected the "
+                                     f"{self.weights.shape[0]} of the fit)")
         return np.asarray(X @ self.weights).ravel() + self.intercept
 
     def predict(self, X) -> np.ndarray:
@@ -109,6 +112,7 @@ class HogwildResult:
         return float(np.mean(self.predict(X) == _signed_labels(y, _as_csr(X).shape[0])))
 
 
+@validate(**HYPERPARAMETERS, workers=Int(1), lock=Bool(), fit_intercept=Bool(), hot=(Int(0), None))
 def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, epochs: int = 5,
             lr: float = 0.5, decay: float = 0.9, lock: bool = False, seed: int | None = 0,
             fit_intercept: bool = False, hot: int | None = None,
@@ -164,6 +168,9 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
             the largest share of the updates, the shortest on a tie.
 
     Raises:
+        TypeError / ValueError: an invalid argument (the message names it): a hyper-parameter out of
+            its range, X not a matrix, an empty X, non-finite values in X, labels not one per row
+            or not binary.
         FloatingPointError: a prediction became non-finite (``lr`` too large); an exception raised
             in a worker reaches the caller as itself, with the worker's traceback, after the other
             workers were stopped. Ctrl-C stops every worker and raises KeyboardInterrupt.
@@ -180,27 +187,21 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
         >>> result.accuracy(X, y) > 0.9
         True
     """
+    from . import _kernels  # numba
+
     started = time.perf_counter()
-    kind = _loss_code(loss)
-    workers = _check_int("workers", workers, 1)
-    epochs = _check_int("epochs", epochs, 1)
-    lr = _check_float("lr", lr, lambda v: v > 0, "> 0")
-    decay = _check_float("decay", decay, lambda v: 0 < v <= 1, "in (0, 1]")
-    alpha = _check_float("alpha", alpha, lambda v: v >= 0, ">= 0")
-    if fold_every is not None:
-        fold_every = _check_int("fold_every", fold_every, 1)
-    if hot is not None:
-        hot = _check_int("hot", hot, 0)
-        if hot > 0 and lock:
-            raise ValueError(f"hot={hot} cannot be combined with lock=True: the locked baseline "
-                             "updates the shared weights at every row; use hot=0 or hot=None")
+    if hot and lock:
+        raise ArgumentValueError(f"Invalid hot: {hot} with lock=True (expected 0 or None: the locked "
+                                 "baseline updates the shared weights at every row)")
     X = _as_csr(X, copy_to_canonical=True)
     n, d = X.shape
-    y = _signed_labels(y, n)
     if n == 0:
-        raise ValueError("X has no rows")
-    if not np.all(np.isfinite(X.data)):
-        raise ValueError("X has non-finite values")
+        raise ArgumentValueError("Invalid X: no rows (expected at least one)")
+    bad = int(np.count_nonzero(~np.isfinite(X.data)))
+    if bad:
+        raise ArgumentValueError(f"Invalid X: {bad} non-finite value{'s' if bad > 1 else ''} (expected "
+                                 "finite values)")
+    y = _signed_labels(y, n)
 
     indptr = X.indptr.astype(np.int64, copy=False)
     indices = X.indices if X.indices.dtype == np.int32 else X.indices.astype(np.int32)
@@ -216,31 +217,33 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
     w = np.zeros(layout.size)  # shared weights, the intercept, then each worker's private copies
     reg = layout.extend(reg)
     stop = np.zeros(1, np.int64)
-    spin_lock = np.zeros(1, np.int64)
     rng = np.random.default_rng(seed)
-    bases = [np.zeros(layout.hot.size + 2 * GAP)[GAP:GAP + layout.hot.size] for _ in range(workers)]
-    locks = _kernels.fold_locks(layout.hot.size)
-    shrink_buffer = np.empty_like(reg)
     next_row = _kernels.row_counter()
+    kind = _kernels.LOSS_CODES[loss]
+    common = _kernels.SgdRowsArgs(
+        indptr=indptr, indices=indices, data=data, y=y, w=w, shrink=reg, order=np.empty(0, np.int64),
+        next_row=next_row, eta=lr, kind=kind, intercept_at=-1, stop=stop,
+        lock=np.zeros(1, np.int64), use_lock=lock, n_hot=layout.hot.size, shared_at=layout.shared_at,
+        fold_every=fold_every, fold_locks=_kernels.fold_locks(layout.hot.size))
+    # each worker: its own column indices, and its own copies of the hot weights with their base
+    shares = [common._replace(indices=layout.indices[k], private_at=layout.private_at[k],
+                              intercept_at=layout.intercept_at[k] if fit_intercept else -1,
+                              base=np.zeros(layout.hot.size + 2 * GAP)[GAP:GAP + layout.hot.size])
+              for k in range(workers)]
+    shrink_buffer = np.empty_like(reg)
 
     def work(worker: int, epoch: int, order: np.ndarray, eta: float, shrink: np.ndarray) -> int:
         if _before_share is not None:
             _before_share(worker, epoch)
-        done, status, row = _kernels.sgd_rows(
-            indptr, layout.indices[worker], data, y, w, shrink, order, next_row, eta, kind,
-            layout.intercept_at[worker] if fit_intercept else -1, stop, spin_lock, lock, CHECK_EVERY,
-            layout.hot.size, layout.shared_at, layout.private_at[worker], bases[worker], fold_every, locks)
+        done, status, row = _kernels.sgd_rows(*shares[worker]._replace(order=order, eta=eta, shrink=shrink))
         if status == _kernels.NONFINITE:
             raise FloatingPointError(
                 f"the prediction for row {row} became non-finite in epoch {epoch} (worker {worker}): "
                 f"the step size lr={lr} is too large for loss={loss!r} on this data; lower lr")
         return done
 
-    # load the compiled kernel (compiling it on the very first use) before the clock starts
-    _kernels.sgd_rows(indptr, layout.indices[0], data, y, w, reg, np.empty(0, np.int64), next_row, lr,
-                      kind, layout.intercept_at[0] if fit_intercept else -1, stop, spin_lock, lock,
-                      CHECK_EVERY, layout.hot.size, layout.shared_at, layout.private_at[0], bases[0],
-                      fold_every, locks)
+    # load the compiled kernel (compiling it on the very first use) before the clock starts: no rows
+    _kernels.sgd_rows(*shares[0])
     objective, epoch_times, updates = [], [], 0
     layout.gather(w)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sgdlab-hogwild")
@@ -396,19 +399,17 @@ class WeightLayout:
         return out
 
 
-def _loss_code(loss) -> int:
-    if loss not in _kernels.LOSS_CODES:
-        raise ValueError(f"loss={loss!r} is not one of {', '.join(map(repr, LOSSES))}")
-    return _kernels.LOSS_CODES[loss]
+_MATRIX = "a scipy.sparse matrix (CSR preferred) or a 2-d NumPy array"
 
 
 def _as_csr(X, copy_to_canonical: bool = False) -> sp.csr_matrix:
-    if sp.issparse(X):
-        X = X.tocsr()
-    elif isinstance(X, np.ndarray) and X.ndim == 2:
+    check("X", X, Instance(sp.spmatrix, sp.sparray, np.ndarray, what=_MATRIX))
+    if isinstance(X, np.ndarray):
+        if X.ndim != 2:
+            raise ArgumentValueError(f"Invalid X: an array of shape {X.shape} (expected {_MATRIX})")
         X = sp.csr_matrix(X)
     else:
-        raise TypeError(f"X must be a scipy.sparse matrix (CSR preferred) or a 2-d array, got {type(X).__name__}")
+        X = X.tocsr()
     if X.dtype != np.float64:
         X = X.astype(np.float64)
     if copy_to_canonical and not X.has_canonical_format:
@@ -417,20 +418,28 @@ def _as_csr(X, copy_to_canonical: bool = False) -> sp.csr_matrix:
     return X
 
 
+_LABELS = "labels in {-1, +1} or {0, 1}"
+
+
 def _signed_labels(y, n: int) -> np.ndarray:
     y = np.asarray(y)
-    if y.ndim != 1:
-        y = y.ravel()
+    if y.dtype != np.bool_ and not np.issubdtype(y.dtype, np.number):
+        raise ArgumentTypeError(f"Invalid y: an array of dtype {y.dtype} (expected {_LABELS})")
+    y = y.ravel()
     if y.shape[0] != n:
-        raise ValueError(f"X has {n} rows but y has {y.shape[0]} labels")
-    values = set(np.unique(y).tolist())
-    if values <= {-1, 1}:
+        raise ArgumentValueError(f"Invalid y: {y.shape[0]} labels (expected one per row of X: {n})")
+    bad = int(np.count_nonzero(~np.isfinite(y)))
+    if bad:
+        raise ArgumentValueError(f"Invalid y: {bad} non-finite label{'s' if bad > 1 else ''} "
+                                 f"(expected {_LABELS})")
+    values = np.unique(y)
+    labels = set(values.tolist())
+    if labels <= {-1, 1}:
         return y.astype(np.float64)
-    if values <= {0, 1}:
+    if labels <= {0, 1}:
         return np.where(y == 1, 1.0, -1.0)
-    shown = sorted(values)[:5]
-    raise ValueError(f"y must hold labels in {{-1, +1}} or {{0, 1}}, got values {shown}"
-                     + (" ..." if len(values) > 5 else ""))
+    shown = ", ".join(f"{v:g}" for v in values[:5]) + (", ..." if values.size > 5 else "")
+    raise ArgumentValueError(f"Invalid y: the values {shown} (expected {_LABELS})")
 
 
 def live_workers() -> list[threading.Thread]:

@@ -50,8 +50,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-from .._checks import check_float as _check_float
-from .._checks import check_int as _check_int
+from .._validation import ArgumentTypeError, ArgumentValueError, Bool, Int, Real, Seq, shown, validate
 from ._workers import deferred_interrupt, wait_all
 
 __all__ = ["MFResult", "hogwild_mf"]
@@ -133,6 +132,9 @@ class MFResult:
         return np.einsum("...k,...k->...", self.L[users], self.R[items])
 
 
+@validate(rank=Int(1), workers=Int(1), epochs=Int(1), lr=Real(0, closed="neither"),
+          decay=Real(0, 1, closed="right"), alpha=Real(0), lock=Bool(), seed=(Int(0), None),
+          shape=(Seq(Int(1), length=2), None), init_scale=Real(0, closed="neither"), block_size=Int(1))
 def hogwild_mf(ratings, rank: int, *, workers: int = 2, epochs: int = 10, lr: float = 0.01,
                decay: float = 0.9, alpha: float = 0.01, lock: bool = False, seed: int | None = 0,
                test=None, shape: tuple[int, int] | None = None, init_scale: float = 0.1,
@@ -177,23 +179,6 @@ def hogwild_mf(ratings, rank: int, *, workers: int = 2, epochs: int = 10, lr: fl
         KeyboardInterrupt.
     """
     started = time.perf_counter()
-    rank = _check_int("rank", rank, 1)
-    workers = _check_int("workers", workers, 1)
-    epochs = _check_int("epochs", epochs, 1)
-    block_size = _check_int("block_size", block_size, 1)
-    lr = _check_float("lr", lr, lambda v: v > 0, "> 0")
-    decay = _check_float("decay", decay, lambda v: 0 < v <= 1, "in (0, 1]")
-    alpha = _check_float("alpha", alpha, lambda v: v >= 0, ">= 0")
-    init_scale = _check_float("init_scale", init_scale, lambda v: v > 0, "> 0")
-    if not isinstance(lock, (bool, np.bool_)):
-        raise TypeError(f"lock must be a bool, got {lock!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-        raise TypeError(f"seed must be an int or None, got {seed!r}")
-    if shape is not None:
-        if not (isinstance(shape, (tuple, list)) and len(shape) == 2):
-            raise TypeError(f"shape must be a pair (n_users, n_items), got {shape!r}")
-        shape = (_check_int("shape[0]", shape[0], 1), _check_int("shape[1]", shape[1], 1))
-
     users, items, vals, shape_r = _entries("ratings", ratings)
     if test is not None:
         t_users, t_items, t_vals, shape_t = _entries("test", test)
@@ -206,13 +191,13 @@ def hogwild_mf(ratings, rank: int, *, workers: int = 2, epochs: int = 10, lr: fl
             shape = (_extent(users, t_users if test is not None else None),
                      _extent(items, t_items if test is not None else None))
     if shape_r is not None and shape_r != shape:
-        raise ValueError(f"ratings has shape {shape_r} but shape={shape}")
+        raise ArgumentValueError(f"Invalid shape: {shape} (expected the shape of ratings, {shape_r})")
     if vals.shape[0] == 0:
-        raise ValueError("ratings has no entries")
+        raise ArgumentValueError("Invalid ratings: no entries (expected at least one)")
     _check_bounds("ratings", users, items, shape)
     if test is not None:
         if shape_t is not None and shape_t != shape:
-            raise ValueError(f"test has shape {shape_t} but ratings has shape {shape}")
+            raise ArgumentValueError(f"Invalid test: shape {shape_t} (expected the shape of ratings, {shape})")
         _check_bounds("test", t_users, t_items, shape)
     n_users, n_items = shape
 
@@ -296,7 +281,7 @@ def _entries(name: str, data) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple
     """(users, items, values, shape or None) of ratings given as a sparse matrix or a triple."""
     if sp.issparse(data):
         if len(data.shape) != 2:
-            raise ValueError(f"{name} must be 2-d (users x items), got shape {data.shape}")
+            raise ArgumentValueError(f"Invalid {name}: shape {data.shape} (expected users x items)")
         coo = data.tocoo()
         users, items, vals = coo.row, coo.col, coo.data
         shape = (int(data.shape[0]), int(data.shape[1]))
@@ -305,22 +290,26 @@ def _entries(name: str, data) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple
         shape = None
         for part, a in zip(("users", "items", "values"), (users, items, vals)):
             if a.ndim != 1:
-                raise ValueError(f"{name}: the {part} array must be 1-d, got shape {a.shape}")
+                raise ArgumentValueError(f"Invalid {name}: {part} of shape {a.shape} (expected a 1-d array)")
         if not len(users) == len(items) == len(vals):
-            raise ValueError(f"{name}: the users, items and values arrays have different lengths "
-                             f"({len(users)}, {len(items)}, {len(vals)})")
+            raise ArgumentValueError(f"Invalid {name}: users, items and values of lengths {len(users)}, "
+                                     f"{len(items)}, {len(vals)} (expected equal lengths)")
         for part, a in zip(("users", "items"), (users, items)):
             if a.size and not np.issubdtype(a.dtype, np.integer):
-                raise TypeError(f"{name}: the {part} indices must be integers, got dtype {a.dtype}")
+                raise ArgumentTypeError(f"Invalid {name}: {part} of dtype {a.dtype} (expected integer "
+                                        "indices)")
     else:
-        raise TypeError(f"{name} must be a scipy.sparse matrix or a triple (users, items, values) of "
-                        f"arrays, got {type(data).__name__}")
+        raise ArgumentTypeError(f"Invalid {name}: {shown(data)} of type {type(data).__name__} (expected a "
+                                "scipy.sparse matrix or a triple (users, items, values) of arrays)")
     try:
         vals = np.ascontiguousarray(vals, dtype=np.float64)
     except (TypeError, ValueError):
-        raise TypeError(f"{name}: the values must be numbers, got dtype {np.asarray(vals).dtype}") from None
-    if not np.isfinite(vals).all():
-        raise ValueError(f"{name} has non-finite values")
+        raise ArgumentTypeError(f"Invalid {name}: values of dtype {np.asarray(vals).dtype} (expected "
+                                "numbers)") from None
+    bad = int(np.count_nonzero(~np.isfinite(vals)))
+    if bad:
+        raise ArgumentValueError(f"Invalid {name}: {bad} non-finite value{'s' if bad > 1 else ''} (expected "
+                                 "finite values)")
     users = np.ascontiguousarray(users, dtype=np.int64)
     items = np.ascontiguousarray(items, dtype=np.int64)
     return users, items, vals, shape
@@ -338,6 +327,7 @@ def _check_bounds(name: str, users: np.ndarray, items: np.ndarray, shape: tuple[
     for part, a, size in (("user", users, shape[0]), ("item", items, shape[1])):
         if a.size and (a.min() < 0 or a.max() >= size):
             bad = int(a.min()) if a.min() < 0 else int(a.max())
-            raise ValueError(f"{name}: {part} index {bad} is outside [0, {size}) (shape {shape})")
+            raise ArgumentValueError(f"Invalid {name}: {part} index {bad} (expected indices in [0, {size}): "
+                                     f"the shape is {shape})")
 
 
