@@ -2,9 +2,11 @@
 
 A parameter server sharded over K Ray actors, each owning a slice of the flat parameter vector and
 applying the algorithm's server update to it (``server``: plain classes, tested without Ray), and N
-worker actors, each with a model replica and its shard of the data (``worker``). Local by default
-(a Ray instance on this machine); ``address=`` (or a :class:`Cluster`) joins a running cluster.
-docs/distributed.md has the design, the failure handling and the measurements.
+worker actors, each with a model replica and its shard of the data (``worker``). The algorithms
+(``algorithms``) say which update and which loop; the driver (``driver``) sets up the actors, handles
+failures and collects the result. Local by default (a Ray instance on this machine); ``address=`` (or
+a :class:`Cluster`) joins a running cluster. docs/distributed.md has the design, the failure handling
+and the measurements.
 
 >>> from sgdlab.distributed import server
 >>> server.shard_bounds(650, 4)
@@ -12,17 +14,40 @@ docs/distributed.md has the design, the failure handling and the measurements.
 
 Every algorithm returns a :class:`DistributedResult`: the final parameters (and the model with them),
 the loss curve against time and updates, updates per second, and the staleness seen at the server.
+Names are loaded on first use, and none of them imports Ray until a run needs it.
 """
 
-from .algorithms import (ALGORITHMS, FAILURE_POLICIES, delay_tolerant_adagrad, downpour, eamsgd, easgd,
-                         run, serial_sgd, sync_sgd)
-from .cluster import Cluster, probe
-from .result import Curve, DistributedResult
-from .server import AdaRevisionServer, ElasticServer, OptimizerServer, Server, shard_bounds
-from .simulate import simulate_delays
+from __future__ import annotations
 
-__all__ = [
-    "ALGORITHMS", "AdaRevisionServer", "Cluster", "Curve", "DistributedResult", "ElasticServer",
-    "FAILURE_POLICIES", "OptimizerServer", "Server", "delay_tolerant_adagrad", "downpour", "eamsgd",
-    "easgd", "probe", "run", "serial_sgd", "shard_bounds", "simulate_delays", "sync_sgd",
-]
+import importlib
+from typing import Any
+
+#: public name -> the submodule that defines it
+_EXPORTS = {
+    "ALGORITHMS": "algorithms", "delay_tolerant_adagrad": "algorithms", "downpour": "algorithms",
+    "eamsgd": "algorithms", "easgd": "algorithms", "run": "algorithms", "serial_sgd": "algorithms",
+    "sync_sgd": "algorithms",
+    "FAILURE_POLICIES": "_names",
+    "Cluster": "cluster", "probe": "cluster",
+    "Curve": "result", "DistributedResult": "result",
+    "AdaRevisionServer": "server", "ElasticServer": "server", "OptimizerServer": "server", "Server": "server",
+    "shard_bounds": "server",
+    "simulate_delays": "simulate",
+}
+_SUBMODULES = ("algorithms", "cluster", "command", "driver", "result", "server", "simulate", "worker")
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(__all__) | set(_SUBMODULES))

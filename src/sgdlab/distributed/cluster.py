@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._checks import check_float
+from .._validation import Instance, Int, Real, argument_error, validate
 
 
 def require_ray() -> Any:
@@ -33,7 +33,7 @@ def require_ray() -> Any:
         import ray
     except ImportError as err:
         raise ImportError("sgdlab.distributed runs on Ray, which is not installed: "
-                          "pip install 'sgdlab[distributed]'") from err
+                          "pip install 'sgdlab[distributed]'", name="ray") from err
     return ray
 
 
@@ -43,9 +43,15 @@ _PROBE = ("import sys, ray\n"
           "ray.shutdown()\n")
 
 
+@validate(address=Instance(str, what="a Ray address"), timeout=Real(0, closed="neither"))
 def probe(address: str, timeout: float) -> None:
     """Check that a Ray cluster answers at ``address`` within ``timeout`` seconds (in a child
-    process, killed at the deadline); :class:`ConnectionError` naming the address if not."""
+    process, killed at the deadline); :class:`ConnectionError` naming the address if not.
+
+    Args:
+        address: a Ray address ("auto", "HOST:PORT", "ray://HOST:PORT").
+        timeout: seconds.
+    """
     try:
         out = subprocess.run([sys.executable, "-c", _PROBE, address], capture_output=True, text=True,
                              timeout=timeout)
@@ -78,9 +84,10 @@ class Cluster:
             (``"auto"``, ``"HOST:PORT"``, ``"ray://HOST:PORT"``).
         num_cpus: CPUs of the local instance (default: all); ignored with ``address``.
         connect_timeout: seconds to wait for ``address`` to answer.
-        worker_cpus, shard_cpus: CPUs each worker / shard actor reserves (default 0: they only
-            share the machine, so N workers and K shards fit on any number of cores; on a cluster
-            of several machines 1 spreads the workers over them).
+        worker_cpus: CPUs each worker actor reserves (default 0: they only share the machine, so N
+            workers and K shards fit on any number of cores; on a cluster of several machines 1
+            spreads the workers over them).
+        shard_cpus: CPUs each shard actor reserves (default 0).
 
     Example:
         >>> from sgdlab.distributed import Cluster, downpour   # doctest: +SKIP
@@ -89,13 +96,14 @@ class Cluster:
         ...     b = downpour(model, loss_fn, (X, y), workers=4, cluster=cluster)
     """
 
+    @validate(address=(Instance(str, what="a Ray address such as 'auto' or 'HOST:6379'"), None),
+              num_cpus=(Int(1), None), connect_timeout=Real(0, closed="neither"), worker_cpus=Real(0),
+              shard_cpus=Real(0))
     def __init__(self, address: str | None = None, *, num_cpus: int | None = None,
                  connect_timeout: float = 30.0, worker_cpus: float = 0.0, shard_cpus: float = 0.0) -> None:
-        self.connect_timeout = check_float("connect_timeout", connect_timeout, lambda v: v > 0, "> 0")
-        self.worker_cpus = check_float("worker_cpus", worker_cpus, lambda v: v >= 0, ">= 0")
-        self.shard_cpus = check_float("shard_cpus", shard_cpus, lambda v: v >= 0, ">= 0")
-        if address is not None and (not isinstance(address, str) or not address.strip()):
-            raise ValueError(f"address must be a Ray address such as 'auto' or 'HOST:6379', got {address!r}")
+        if address is not None and not address.strip():
+            raise argument_error("address", address, "a Ray address such as 'auto' or 'HOST:6379'")
+        self.connect_timeout, self.worker_cpus, self.shard_cpus = connect_timeout, worker_cpus, shard_cpus
         ray = require_ray()
         self.address = address
         self._owns_ray = False

@@ -1,101 +1,25 @@
 """``sgdlab distributed ALGO``: one distributed run on a benchmark problem, on a local Ray instance or
 an existing cluster (``--address``).
 
-:func:`distributed_command` does the work (``cli_distributed`` is its typer signature): it checks the
-options (each error names its option), runs :func:`sgdlab.distributed.run` and prints the summary,
-the loss curve and the staleness; ``--plot`` saves the curve against time and against updates.
+``cli_distributed`` declares the options and calls :func:`sgdlab.distributed.run`, which checks them
+(an option the algorithm does not take, a bad value, an unknown problem: a one-line usage error, exit
+status 2); it prints the summary, the loss curve (:func:`format_curve`) and the staleness
+(:func:`format_staleness`), and ``--plot`` saves the curve against time and against updates
+(:func:`save_plot`). Ray is imported only when a run starts: without it the command says how to
+install it (exit status 2); a cluster that cannot be reached is one line too (exit status 1).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Optional
 
-import ray  # noqa: F401  (the [distributed] extra: without it the command says how to install it)
 import typer
 
-from .algorithms import ALGORITHMS, FAILURE_POLICIES, run
-from .result import DistributedResult
+from ._names import ALGORITHMS, FAILURE_POLICIES
 
-#: The options that only some algorithms take.
-SPECIFIC = {
-    "optimizer": ("downpour", "sync", "serial"),
-    "n_fetch": ("downpour",),
-    "n_push": ("downpour",),
-    "tau": ("easgd", "eamsgd"),
-    "beta": ("easgd", "eamsgd"),
-    "momentum": ("easgd", "eamsgd"),
-    "synchronous": ("easgd", "eamsgd"),
-}
-
-
-def distributed_command(algorithm: str, *, problem: str, workers: int | None = None, shards: int | None = None,
-                        address: str | None = None, epochs: int | None = None,
-                        batch_size: int | None = None, lr: float | None = None, seed: int = 0,
-                        optimizer: str | None = None, n_fetch: int | None = None,
-                        n_push: int | None = None, tau: int | None = None, beta: float | None = None,
-                        momentum: float | None = None, synchronous: bool = False,
-                        on_worker_failure: str = "replace", checkpoint_every: int = 100,
-                        checkpoint_dir: Path | None = None, connect_timeout: float = 30.0,
-                        plot: Path | None = None, cluster: Any = None,
-                        echo: Callable[[str], None] = typer.echo) -> DistributedResult:
-    """Run ``algorithm`` on ``problem`` and print what happened; returns the result. ``cluster``: a
-    :class:`~sgdlab.distributed.Cluster` to run on (default: one for this run, local or ``address``)."""
-    key = algorithm.lower().strip()
-    if key not in ALGORITHMS:
-        raise typer.BadParameter(f"{algorithm!r} is not one of {', '.join(ALGORITHMS)}", param_hint="ALGO")
-    given = {"optimizer": optimizer, "n_fetch": n_fetch, "n_push": n_push, "tau": tau, "beta": beta,
-             "momentum": momentum, "synchronous": synchronous or None}
-    kwargs: dict[str, Any] = {}
-    for name, value in given.items():
-        if value is None:
-            continue
-        if key not in SPECIFIC[name]:
-            raise typer.BadParameter(f"applies to {', '.join(SPECIFIC[name])}, not {key}",
-                                     param_hint="--" + name.replace("_", "-"))
-        kwargs[name] = value
-    if lr is not None:
-        kwargs["lr"] = lr
-    if key != "serial":
-        kwargs.update(workers=2 if workers is None else workers, shards=1 if shards is None else shards,
-                      address=address, cluster=cluster, on_worker_failure=on_worker_failure,
-                      checkpoint_every=checkpoint_every, connect_timeout=connect_timeout,
-                      checkpoint_dir=checkpoint_dir)
-    elif workers is not None or shards is not None or address is not None:
-        raise typer.BadParameter("serial SGD runs in this process: it takes no --workers, --shards or "
-                                 "--address", param_hint="ALGO")
-    try:
-        from .. import problems
-
-        problems.get(problem)
-    except ImportError as err:
-        raise typer.BadParameter(f"the benchmark problems are not available ({err})", param_hint="--problem")
-    except ValueError as err:
-        raise typer.BadParameter(str(err), param_hint="--problem") from err
-    try:
-        result = run(key, problem, seed=seed, epochs=epochs, batch_size=batch_size, **kwargs)
-    except ConnectionError as err:
-        echo(f"error: {err}")
-        raise typer.Exit(code=1) from err
-    except (TypeError, ValueError) as err:
-        raise typer.BadParameter(str(err)) from err
-    echo(f"sgdlab distributed {key} · problem {problem} · {_where(address, key)}")
-    echo(result.summary())
-    echo("")
-    echo(format_curve(result))
-    echo("")
-    echo(format_staleness(result))
-    if plot is not None:
-        save_plot(result, plot, title=f"{key} on {problem}")
-        echo(f"wrote {plot}")
-    return result
-
-
-def _where(address: str | None, algorithm: str) -> str:
-    if algorithm == "serial":
-        return "serial, this process"
-    return f"Ray cluster at {address}" if address else "local Ray instance"
+if TYPE_CHECKING:
+    from .result import DistributedResult
 
 
 def format_curve(result: DistributedResult, rows: int = 11) -> str:
@@ -156,35 +80,60 @@ def save_plot(result: DistributedResult, path: Path, title: str = "") -> None:
 
 
 def cli_distributed(
-    algorithm: str = typer.Argument(..., metavar="ALGO", help=f"One of {', '.join(ALGORITHMS)}."),
-    problem: str = typer.Option(..., help="A benchmark problem (sgdlab.problems), e.g. digits_mlp."),
-    workers: int = typer.Option(None, min=1, help="N worker actors (default 2)."),
-    shards: int = typer.Option(None, min=1, help="K parameter-server shards (default 1)."),
-    address: str = typer.Option(None, help="A running Ray cluster (auto, HOST:PORT, ray://HOST:PORT); "
-                                           "default: a local Ray instance."),
-    epochs: int = typer.Option(None, min=1, help="Passes over the training data (default: the "
-                                                 "problem's quick budget)."),
-    batch_size: int = typer.Option(None, min=1, help="Minibatch size (default: the problem's)."),
-    lr: float = typer.Option(None, help="Learning rate (the server's; EASGD: the workers')."),
-    seed: int = typer.Option(0, help="Model initialisation, data split and minibatch order."),
-    optimizer: str = typer.Option(None, help="Server optimizer (downpour: adagrad, sync: sgd)."),
-    n_fetch: int = typer.Option(None, min=1, help="Downpour: fetch every n_fetch steps."),
-    n_push: int = typer.Option(None, min=1, help="Downpour: push every n_push steps."),
-    tau: int = typer.Option(None, min=1, help="EASGD: communication period."),
-    beta: float = typer.Option(None, help="EASGD: beta = workers * alpha (default 0.9)."),
-    momentum: float = typer.Option(None, help="EASGD/EAMSGD: Nesterov momentum delta."),
-    synchronous: bool = typer.Option(False, "--synchronous", help="EASGD: synchronous rounds."),
-    on_worker_failure: str = typer.Option("replace", help=f"{', '.join(FAILURE_POLICIES)}."),
-    checkpoint_every: int = typer.Option(100, min=0, help="Shard checkpoint every N updates."),
-    checkpoint_dir: Path = typer.Option(None, help="Where shards write checkpoints (shared storage "
-                                                   "on a multi-machine cluster)."),
-    connect_timeout: float = typer.Option(30.0, help="Seconds to wait for --address to answer."),
-    plot: Path = typer.Option(None, help="Save the loss curve (against time and updates) here."),
+    algorithm: Annotated[str, typer.Argument(metavar="ALGO", help=f"One of {', '.join(ALGORITHMS)}.")],
+    problem: Annotated[str, typer.Option(help="A benchmark problem (sgdlab.problems), e.g. digits_mlp.")],
+    workers: Annotated[Optional[int], typer.Option(help="N worker actors (default 2).")] = None,
+    shards: Annotated[Optional[int], typer.Option(help="K parameter-server shards (default 1).")] = None,
+    address: Annotated[Optional[str], typer.Option(
+        help="A running Ray cluster (auto, HOST:PORT, ray://HOST:PORT); default: a local Ray instance.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(
+        help="Passes over the training data (default: the problem's quick budget).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Minibatch size (default: the problem's).")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate (the servers'; EASGD: the workers').")] = None,
+    seed: Annotated[int, typer.Option(help="Model initialisation, data split and minibatch order.")] = 0,
+    optimizer: Annotated[Optional[str], typer.Option(
+        help="The servers' optimizer (downpour: adagrad, sync and serial: sgd).")] = None,
+    n_fetch: Annotated[Optional[int], typer.Option(help="Downpour: fetch every n_fetch steps (default 1).")] = None,
+    n_push: Annotated[Optional[int], typer.Option(help="Downpour: push every n_push steps (default 1).")] = None,
+    tau: Annotated[Optional[int], typer.Option(help="EASGD: communication period (default 4).")] = None,
+    beta: Annotated[Optional[float], typer.Option(help="EASGD: beta = workers * alpha (default 0.9).")] = None,
+    momentum: Annotated[Optional[float], typer.Option(
+        help="EASGD/EAMSGD: Nesterov momentum delta (default 0 and 0.99).")] = None,
+    synchronous: Annotated[bool, typer.Option("--synchronous", help="EASGD: synchronous rounds.")] = False,
+    on_worker_failure: Annotated[Optional[str], typer.Option(
+        help=f"What to do when a worker dies: {', '.join(FAILURE_POLICIES)} (default replace).")] = None,
+    checkpoint_every: Annotated[Optional[int], typer.Option(
+        help="Shard checkpoint every N updates (default 100).")] = None,
+    checkpoint_dir: Annotated[Optional[Path], typer.Option(
+        help="Where shards write checkpoints (shared storage on a multi-machine cluster).")] = None,
+    connect_timeout: Annotated[Optional[float], typer.Option(
+        help="Seconds to wait for --address to answer (default 30).")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="Save the loss curve (against time and updates) here.")] = None,
 ) -> None:
     """Distributed SGD on Ray: Downpour, delay-tolerant AdaGrad, EASGD/EAMSGD or synchronous SGD."""
-    distributed_command(algorithm, problem=problem, workers=workers, shards=shards, address=address,
-                        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, optimizer=optimizer,
-                        n_fetch=n_fetch, n_push=n_push, tau=tau, beta=beta, momentum=momentum,
-                        synchronous=synchronous, on_worker_failure=on_worker_failure,
-                        checkpoint_every=checkpoint_every, checkpoint_dir=checkpoint_dir,
-                        connect_timeout=connect_timeout, plot=plot)
+    from .algorithms import run
+
+    try:
+        result = run(algorithm, problem, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                     n_fetch=n_fetch, n_push=n_push, tau=tau, beta=beta, momentum=momentum,
+                     synchronous=synchronous or None, workers=workers, shards=shards, address=address,
+                     on_worker_failure=on_worker_failure, checkpoint_every=checkpoint_every,
+                     checkpoint_dir=checkpoint_dir, connect_timeout=connect_timeout)
+    except ImportError as err:
+        if err.name != "ray":
+            raise
+        raise typer.BadParameter(str(err)) from None  # the [distributed] extra is not installed
+    except (ConnectionError, TimeoutError) as err:  # the cluster, not the command line
+        typer.echo(f"sgdlab distributed: error: {err}", err=True)
+        raise typer.Exit(code=1) from None
+    where = ("serial, this process" if result.algorithm == "serial" else
+             f"Ray cluster at {address}" if address else "local Ray instance")
+    typer.echo(f"sgdlab distributed {result.algorithm} · problem {problem} · {where}")
+    typer.echo(result.summary())
+    typer.echo("")
+    typer.echo(format_curve(result))
+    typer.echo("")
+    typer.echo(format_staleness(result))
+    if plot is not None:
+        save_plot(result, plot, title=f"{result.algorithm} on {problem}")
+        typer.echo(f"wrote {plot}")

@@ -12,8 +12,15 @@ import torch
 @dataclass
 class Curve:
     """The loss of the server's parameters (EASGD: the centre's) during the run, one point per
-    snapshot: seconds since the workers started, server updates and minibatch gradients (all
-    workers) so far, the loss (and metric) on the evaluation data."""
+    snapshot.
+
+    Attributes:
+        time: seconds since the workers started.
+        updates: server updates so far.
+        steps: minibatch gradients so far (all workers).
+        loss: the loss on the evaluation data.
+        metric: the metric on it (None: no ``metric_fn``).
+    """
 
     time: np.ndarray
     updates: np.ndarray
@@ -31,7 +38,8 @@ class DistributedResult:
 
     Attributes:
         algorithm: "downpour", "dtadagrad", "easgd", "eamsgd", "sync" or "serial".
-        workers, shards: N and K.
+        workers: N.
+        shards: K.
         params: the final flat parameter vector (the servers' slices, concatenated).
         model: a copy of the model with ``params`` loaded (and worker 0's buffers: batch-norm
             statistics are not averaged, each replica keeps its own).
@@ -39,9 +47,12 @@ class DistributedResult:
         updates: updates applied at the server (shard 0; EASGD: centre updates).
         steps: minibatch gradients computed by all workers (that reached the server).
         wall_time: seconds from the start of the workers to the end of the last one.
-        staleness: ``{delay: count}`` of the updates seen at shard 0; ``staleness_by_shard`` all K.
+        staleness: ``{delay: count}`` of the updates seen at shard 0.
+        staleness_by_shard: the same for all K shards.
         worker_stats: per worker: steps, seconds computing gradients and waiting for the servers.
         events: what happened besides training: failures, replacements, shard restarts.
+        worker_failures: how many times a worker died.
+        shard_restarts: how many times a shard was restored from its checkpoint.
         options: the algorithm's settings.
     """
 

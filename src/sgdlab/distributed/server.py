@@ -35,36 +35,42 @@ import torch
 from torch import Tensor
 
 from .. import optim
+from .._validation import ArgumentTypeError, ArgumentValueError, Int, Options, Real, argument_error, check
+
+_WORKER, _VERSION, _STEPS = Int(0), Int(), Int(0)
+_POSITIVE = Real(0, closed="neither")
 
 
 def _as_tensor(values: Any, like: Tensor, name: str) -> Tensor:
     """``values`` (array or tensor) as a tensor of ``like``'s dtype and shape."""
     t = torch.as_tensor(np.asarray(values) if not isinstance(values, Tensor) else values)
     if t.shape != like.shape:
-        raise ValueError(f"{name} has shape {tuple(t.shape)}, but this server's slice has shape "
-                         f"{tuple(like.shape)}")
+        raise ArgumentValueError(f"Invalid {name}: an array of shape {tuple(t.shape)} (expected the shape of this "
+                                 f"server's slice, {tuple(like.shape)})")
     return t.to(like.dtype)
 
 
 def _check_worker(worker: Any) -> int:
-    if isinstance(worker, bool) or not isinstance(worker, (int, np.integer)) or worker < 0:
-        raise ValueError(f"worker must be an int >= 0, got {worker!r}")
-    return int(worker)
+    return check("worker", worker, _WORKER)
 
 
 class Server:
     """What every server keeps: the slice, its version, the staleness counts and each worker's
-    progress. Subclasses add the update."""
+    progress. Subclasses add the update.
+
+    Args:
+        params: the slice of the flat parameter vector this server owns (1-D, floating point).
+    """
 
     kind = "server"
 
     def __init__(self, params: Any) -> None:
         x = torch.as_tensor(np.asarray(params) if not isinstance(params, Tensor) else params)
         if x.ndim != 1:
-            raise ValueError(f"params must be a 1-D slice of the flat parameter vector, got shape "
-                             f"{tuple(x.shape)}")
+            raise ArgumentValueError(f"Invalid params: an array of shape {tuple(x.shape)} (expected a 1-D slice of "
+                                     "the flat parameter vector)")
         if not torch.is_floating_point(x):
-            raise TypeError(f"params must be floating point, got {x.dtype}")
+            raise ArgumentTypeError(f"Invalid params: an array of {x.dtype} (expected floating point)")
         self._x = x.detach().clone()
         self.version = 0
         self.staleness: Counter[int] = Counter()
@@ -88,23 +94,21 @@ class Server:
         return self.x.numpy().copy(), self.version
 
     def _delay(self, read_version: int) -> int:
-        if isinstance(read_version, bool) or not isinstance(read_version, (int, np.integer)):
-            raise TypeError(f"read_version must be an int, got {read_version!r}")
+        read_version = check("read_version", read_version, _VERSION)
         if read_version > self.version and self.restored:
             # read before this server went back to its checkpoint: the versions after it were lost,
             # so the push counts as fresh
             return 0
         if not 0 <= read_version <= self.version:
-            raise ValueError(f"read_version={read_version} must be in [0, {self.version}] (the "
-                             "versions this server has been read at)")
-        return self.version - int(read_version)
+            raise argument_error("read_version", read_version, f"an int in [0, {self.version}], the versions this "
+                                 "server has been read at")
+        return self.version - read_version
 
     def _account(self, worker: int, delay: int, steps: int) -> None:
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-            raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+        steps = check("steps", steps, _STEPS)
         self.staleness[delay] += 1
-        self.progress[worker] = self.progress.get(worker, 0) + int(steps)
-        self.steps += int(steps)
+        self.progress[worker] = self.progress.get(worker, 0) + steps
+        self.steps += steps
 
     def state_dict(self) -> dict[str, Any]:
         """Everything a restarted shard needs to continue exactly: see :meth:`load_state_dict`."""
@@ -113,7 +117,8 @@ class Server:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("kind") != self.kind:
-            raise ValueError(f"a {state.get('kind')!r} checkpoint cannot restore a {self.kind!r} server")
+            raise argument_error("state['kind']", state.get("kind"), f"{self.kind!r}: a checkpoint of another kind "
+                                 f"of server cannot restore a {self.kind!r} one")
         self.x.copy_(state["x"])
         self.version = int(state["version"])
         self.staleness = Counter({int(k): int(v) for k, v in state["staleness"].items()})
@@ -138,7 +143,8 @@ class OptimizerServer(Server):
     Args:
         params: the slice (1-D).
         optimizer: a name of ``sgdlab.optim.available()``.
-        **hyper: the optimizer's arguments (``lr=...``, ``convention=...``).
+        lr: its learning rate (None: the optimizer's default).
+        optimizer_options: its other arguments (``convention=...``; None: its defaults).
 
     Example:
         >>> import numpy as np
@@ -158,11 +164,13 @@ class OptimizerServer(Server):
         # the optimizer's engine may move the parameter into its flat buffer: always read it there
         return self.param.data
 
-    def __init__(self, params: Any, optimizer: str = "adagrad", **hyper: Any) -> None:
+    def __init__(self, params: Any, optimizer: str = "adagrad", lr: float | None = None,
+                 optimizer_options: dict[str, Any] | None = None) -> None:
         super().__init__(params)
-        self.name = optimizer
+        self.name = check("optimizer", optimizer, Options(*optim.available()))
         self.param = torch.nn.Parameter(self._x)
-        self.optimizer = optim.create(optimizer, [self.param], **hyper)
+        hyper = dict(optimizer_options or {}, **({} if lr is None else {"lr": lr}))
+        self.optimizer = optim.create(self.name, [self.param], **hyper)
         self._sum: Tensor | None = None
         self._count = 0
 
@@ -267,11 +275,8 @@ class AdaRevisionServer(Server):
 
     def __init__(self, params: Any, lr: float = 0.01, initial_accumulator: float = 1e-8) -> None:
         super().__init__(params)
-        for name, value in (("lr", lr), ("initial_accumulator", initial_accumulator)):
-            if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
-                raise ValueError(f"{name}={value!r} must be a finite number > 0")
-        self.lr = float(lr)
-        self.initial_accumulator = float(initial_accumulator)
+        self.lr = float(check("lr", lr, _POSITIVE))
+        self.initial_accumulator = float(check("initial_accumulator", initial_accumulator, _POSITIVE))
         self.z = torch.zeros_like(self.x)
         self.z_prime = torch.full_like(self.x, self.initial_accumulator)
         self.z_prime_max = self.z_prime.clone()
@@ -292,8 +297,8 @@ class AdaRevisionServer(Server):
         z_old = reads.get(int(read_version))
         if z_old is None:
             if not self.restored:
-                raise ValueError(f"worker {worker} has no read at version {read_version} on this server "
-                                 "(every push must follow the read its gradient was computed at)")
+                raise argument_error("read_version", read_version, f"a version worker {worker} has read this "
+                                     "server at: every push follows the read its gradient was computed at")
             # the read was made after the checkpoint this server restarted from: its snapshot was
             # lost with it; the push counts as fresh (no backlog)
             z_old = self.z
@@ -361,9 +366,7 @@ class ElasticServer(Server):
 
     def __init__(self, params: Any, alpha: float = 0.1) -> None:
         super().__init__(params)
-        if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
-            raise ValueError(f"alpha={alpha!r} must be in (0, 1)")
-        self.alpha = float(alpha)
+        self.alpha = float(check("alpha", alpha, Real(0, 1, closed="neither")))
         self.seen: dict[int, int] = {}
         self._round: Tensor | None = None
 
@@ -424,21 +427,22 @@ SERVERS: dict[str, type[Server]] = {cls.kind: cls for cls in (OptimizerServer, A
 
 def make_server(kind: str, params: Any, **options: Any) -> Server:
     """The server of ``kind`` ("optimizer", "adarevision" or "elastic") over ``params``."""
-    if kind not in SERVERS:
-        raise ValueError(f"Invalid server kind: {kind!r} (expected one of {', '.join(SERVERS)})")
-    return SERVERS[kind](params, **options)
+    return SERVERS[check("kind", kind, Options(*SERVERS))](params, **options)
 
 
 def shard_bounds(size: int, shards: int) -> list[int]:
     """Where the K slices of a vector of ``size`` elements start and end: K + 1 offsets, the
     slices as equal as can be (``numpy.array_split``'s sizes).
 
+    Args:
+        size: the length of the flat parameter vector.
+        shards: K, at most ``size``.
+
     >>> shard_bounds(10, 3)
     [0, 4, 7, 10]
     """
-    if isinstance(shards, bool) or not isinstance(shards, (int, np.integer)) or shards < 1:
-        raise ValueError(f"shards must be an int >= 1, got {shards!r}")
+    size, shards = check("size", size, Int(1)), check("shards", shards, Int(1))
     if shards > size:
-        raise ValueError(f"shards={shards} is more than the {size} parameters to split")
+        raise argument_error("shards", shards, f"at most the {size} parameters to split")
     sizes = [len(part) for part in np.array_split(np.arange(size), shards)]
     return [0, *np.cumsum(sizes).tolist()]

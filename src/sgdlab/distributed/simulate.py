@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._checks import check_int
-from .algorithms import _finish_in_process, _plan_record_every, _positive, torch_threads
+from .._validation import Int, Options, validate
+from .algorithms import POSITIVE, TRAINING_CHECKS, documented
+from .driver import finish_in_process, record_every, torch_threads
 from .result import DistributedResult
 from .server import AdaRevisionServer, OptimizerServer
 from .worker import Replica
@@ -28,6 +29,8 @@ from .worker import Replica
 SERVERS = ("adagrad", "dtadagrad")
 
 
+@validate(**TRAINING_CHECKS, server=Options(*SERVERS), delay=Int(0), lr=POSITIVE, eps=POSITIVE)
+@documented
 def simulate_delays(model: torch.nn.Module, loss_fn: Callable, train: Any, *, server: str = "dtadagrad",
                     delay: int = 0, lr: float = 0.01, eps: float = 1e-8, epochs: int = 1,
                     batch_size: int = 32, seed: int = 0, eval_data: Any = None,
@@ -35,14 +38,14 @@ def simulate_delays(model: torch.nn.Module, loss_fn: Callable, train: Any, *, se
     """Train with every gradient applied exactly ``delay`` updates after the read it was computed at.
 
     Args:
+        {model_args}
         server: "adagrad" (``sgdlab.optim.Adagrad(lr, eps=eps)``, what Downpour's server does) or
             "dtadagrad" (AdaptiveRevision with ``initial_accumulator=eps``; without delay the two
             are the same algorithm).
         delay: d >= 0, in updates.
-        lr, eps: alpha and the accumulator's start.
-        epochs, batch_size, seed, eval_data, metric_fn, curve_points: as for the Ray algorithms.
-        threads: torch threads while training (1: on a busy machine more threads than free cores
-            slow small models down several times).
+        lr: alpha.
+        eps: the accumulator's start.
+        {training_args}
 
     Returns:
         A :class:`DistributedResult` (algorithm "adagrad" or "dtadagrad", ``workers = delay + 1``)
@@ -57,22 +60,16 @@ def simulate_delays(model: torch.nn.Module, loss_fn: Callable, train: Any, *, se
         >>> r.staleness
         {0: 1, 1: 1, 2: 1, 3: 5}
     """
-    if server not in SERVERS:
-        raise ValueError(f"server={server!r} must be one of {', '.join(SERVERS)}")
-    delay = check_int("delay", delay, 0)
-    lr, eps = _positive("lr", lr), _positive("eps", eps)
-    check_int("epochs", epochs, 1)
-    check_int("curve_points", curve_points, 2)
     replica = Replica(copy.deepcopy(model), loss_fn, train, batch_size=batch_size, seed=seed)
     x0 = torch.from_numpy(replica.flat())
     if server == "adagrad":
-        srv: Any = OptimizerServer(x0, "adagrad", lr=lr, eps=eps)
+        srv: Any = OptimizerServer(x0, "adagrad", lr=lr, optimizer_options={"eps": eps})
     else:
         srv = AdaRevisionServer(x0, lr=lr, initial_accumulator=eps)
     total = epochs * replica.batches_per_epoch
-    record_every = _plan_record_every(total, curve_points)
+    every = record_every(total, curve_points)
     in_flight: deque[tuple[int, int, np.ndarray]] = deque()  # (worker, read version, gradient)
-    with torch_threads(check_int("threads", threads, 1)):
+    with torch_threads(threads):
         t0 = time.time()
         snaps = [(0, t0, 0, srv.x.numpy().copy())]
         for tick in range(total + delay):
@@ -84,11 +81,11 @@ def simulate_delays(model: torch.nn.Module, loss_fn: Callable, train: Any, *, se
             if tick >= delay:
                 worker, version, g = in_flight.popleft()
                 srv.push(worker, g, version, 1)
-                if srv.version % record_every == 0 or srv.version == total:
+                if srv.version % every == 0 or srv.version == total:
                     snaps.append((srv.version, time.time(), srv.steps, srv.x.numpy().copy()))
         t1 = time.time()
-    result_model, curve, params = _finish_in_process(replica, srv, loss_fn, eval_data if eval_data
-                                                     is not None else train, metric_fn, snaps, t0)
+    result_model, curve, params = finish_in_process(replica, srv, loss_fn, eval_data if eval_data
+                                                    is not None else train, metric_fn, snaps, t0)
     staleness = {int(k): int(v) for k, v in sorted(srv.staleness.items())}
     return DistributedResult(
         algorithm=server, workers=delay + 1, shards=1, params=params, model=result_model, curve=curve,

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._validation import Int, argument_error, check
 from ..train._data import Data
 
 
@@ -54,11 +55,9 @@ class Replica:
         self.loss_fn = loss_fn
         self.params = [p for p in model.parameters() if p.requires_grad]
         if not self.params:
-            raise ValueError("the model has no parameters that require gradients")
+            raise argument_error("model", model, "a module with parameters that require gradients")
         self.data = data if isinstance(data, Data) else Data(data, "train")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        self.batch_size = min(batch_size, len(self.data))
+        self.batch_size = min(check("batch_size", batch_size, Int(1)), len(self.data))
         self.batches_per_epoch = math.ceil(len(self.data) / self.batch_size)
         self.seed, self.stream = seed, stream
         self.dtype = self.params[0].dtype
@@ -97,7 +96,8 @@ class Replica:
         loss = self.loss_fn(self.model(xb), yb)
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
             got = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-            raise ValueError(f"loss_fn must return a scalar tensor (the batch's mean loss), got {got}")
+            raise argument_error("loss_fn", self.loss_fn, f"a function returning a scalar tensor (the batch's mean "
+                                 f"loss), not {got}")
         loss = loss.reshape(())
         value = float(loss.detach())
         if not math.isfinite(value):
@@ -125,7 +125,7 @@ class LocalShards:
 
     def __init__(self, servers: Sequence[Any], bounds: Sequence[int]) -> None:
         if len(bounds) != len(servers) + 1:
-            raise ValueError(f"{len(servers)} servers need {len(servers) + 1} bounds, got {len(bounds)}")
+            raise argument_error("bounds", bounds, f"{len(servers) + 1} offsets, for the {len(servers)} servers")
         self.servers = list(servers)
         self.bounds = list(bounds)
 
