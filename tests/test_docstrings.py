@@ -12,7 +12,7 @@ MODULES = ["sgdlab._validation", "sgdlab.optim", "sgdlab.optim.momentum", "sgdla
            "sgdlab.train.loop", "sgdlab.train.schedules", "sgdlab.train.history",
            "sgdlab.train.callbacks", "sgdlab.train.curriculum", "sgdlab.data", "sgdlab.data.libsvm",
            "sgdlab.data.synthetic", "sgdlab.parallel", "sgdlab.parallel.hogwild",
-           "sgdlab.parallel.command", "sgdlab.parallel.mf", "sgdlab.compare", "sgdlab.compare.analysis", "sgdlab.compare.report",
+           "sgdlab.parallel.command", "sgdlab.parallel.benchmark", "sgdlab.parallel.mf", "sgdlab.compare", "sgdlab.compare.analysis", "sgdlab.compare.report",
            "sgdlab.problems"]
 
 

@@ -1,7 +1,6 @@
 """Running a comparison: the protocol on a tiny problem, the store's resume after a crash, parallel
 workers, failures recorded rather than raised."""
 
-import os
 import signal
 import subprocess
 import sys

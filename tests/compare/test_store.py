@@ -74,7 +74,7 @@ def test_trials_filter_by_problem_optimizer_and_keys(tmp_path):
 def test_a_file_that_is_not_a_store_is_refused_naming_it(tmp_path):
     path = tmp_path / "notes.sqlite"
     path.write_text("hello, this is not SQLite\n" * 100)
-    with pytest.raises(ValueError, match="notes.sqlite.*not an sgdlab results store"):
+    with pytest.raises(ValueError, match="Invalid path: '.*notes.sqlite' .expected an sgdlab results store"):
         Store(path)
 
 
@@ -84,17 +84,17 @@ def test_a_store_of_another_schema_version_is_refused(tmp_path):
     db = sqlite3.connect(tmp_path / "s.sqlite")
     db.execute("update meta set value = '99' where name = 'schema_version'")
     db.commit()
-    with pytest.raises(ValueError, match="schema version 99"):
+    with pytest.raises(ValueError, match="a store of schema version 1, which this sgdlab reads, not 99"):
         Store(tmp_path / "s.sqlite")
 
 
 def test_a_directory_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="is a directory"):
+    with pytest.raises(ValueError, match="expected a file, not a directory"):
         Store(tmp_path)
 
 
 def test_a_record_missing_fields_is_refused_naming_them(tmp_path):
     record = _record()
     del record["seed"]
-    with Store(tmp_path / "s.sqlite") as store, pytest.raises(ValueError, match="missing seed"):
+    with Store(tmp_path / "s.sqlite") as store, pytest.raises(ValueError, match="it lacks seed"):
         store.add(record)

@@ -22,7 +22,8 @@ from typing import Any
 #: public name -> the submodule that defines it
 _EXPORTS = {
     "compare": "command", "CompareOutput": "command", "DEFAULT_STORE": "command", "DEFAULT_OUT": "command",
-    "run_compare": "runner", "run_trial": "runner", "CompareResult": "runner",
+    "run_compare": "runner", "run_trial": "runner", "CompareResult": "runner", "settings": "runner",
+    "Settings": "runner",
     "Store": "store",
     "analyze": "analysis", "recommend": "analysis", "Analysis": "analysis", "performance_profile": "analysis",
     "write_report": "report",

@@ -63,6 +63,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import ArgumentValueError, Instance, Real, argument_error, check, validate
 from ..problems.base import Problem
 from .protocol import select_best
 
@@ -84,20 +85,19 @@ _REQUIRED = ("problem", "optimizer", "lr", "seed", "epochs", "batch_size", "conv
 def _problem_map(problems: Iterable[Problem] | Mapping[str, Problem]) -> dict[str, Problem]:
     items = list(problems.values()) if isinstance(problems, Mapping) else list(problems)
     out: dict[str, Problem] = {}
-    for p in items:
-        if not isinstance(p, Problem):
-            raise TypeError(f"Invalid problems: {p!r} is not a sgdlab.problems.Problem")
-        out[p.name] = p
+    for i, p in enumerate(items):
+        out[check(f"problems[{i}]", p, Instance(Problem, what="a sgdlab.problems.Problem")).name] = p
     return out
 
 
 def _check_record(r: Mapping[str, Any]) -> None:
     missing = [k for k in _REQUIRED if k not in r]
     if missing:
-        raise ValueError(f"Invalid record {r.get('key', '?')!r}: it lacks {', '.join(missing)}")
+        raise ArgumentValueError(f"Invalid records: record {r.get('key', '?')!r} lacks {', '.join(missing)} "
+                                 "(expected the store's records)")
     if r["status"] not in STATUSES:
-        raise ValueError(f"Invalid status {r['status']!r} of record {r.get('key', '?')!r} "
-                         f"(expected one of {STATUSES})")
+        raise ArgumentValueError(f"Invalid records: record {r.get('key', '?')!r} has the status {r['status']!r} "
+                                 f"(expected one of {', '.join(map(repr, STATUSES))})")
 
 
 def group_pairs(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], list[Mapping[str, Any]]]:
@@ -198,17 +198,18 @@ def summarize_pair(records: Sequence[Mapping[str, Any]], problem: Problem) -> Pa
     they must be the records of one run of the protocol.
     """
     if not records:
-        raise ValueError("Invalid records: empty (expected the trials of one problem x optimizer)")
+        raise ArgumentValueError("Invalid records: empty (expected the trials of one problem x optimizer)")
     names = {(r["problem"], r["optimizer"]) for r in records}
     if len(names) != 1:
-        raise ValueError(f"Invalid records: they mix problem x optimizer pairs {sorted(names)}")
+        raise ArgumentValueError(f"Invalid records: they mix problem x optimizer pairs {sorted(names)} (expected "
+                                 "the trials of one pair)")
     (pname, opt), = names
     if pname != problem.name:
-        raise ValueError(f"Invalid problem: {problem.name!r} for records of problem {pname!r}")
+        raise argument_error("problem", problem.name, f"the records' problem, {pname!r}")
     setups = {_setup(r) for r in records}
     if len(setups) != 1:
-        raise ValueError(f"Invalid records of {pname} x {opt}: they mix (epochs, batch_size, "
-                         f"convention) {sorted(setups, key=repr)}; pass the records of one run")
+        raise ArgumentValueError(f"Invalid records: those of {pname} x {opt} mix (epochs, batch_size, convention) "
+                                 f"{sorted(setups, key=repr)} (expected the records of one run)")
     tuning = [r for r in records if r["seed"] == 0]
     best = select_best(tuning, problem.higher_is_better)
     n_tune_div = sum(r["status"] == "diverged" for r in tuning)
@@ -312,19 +313,18 @@ def performance_profile(times: Mapping[str, Mapping[str, float]], r_max: float =
     >>> prof.rho(2.0).tolist(), prof.scores
     ([1.0, 0.5], {'x': 1.0, 'y': 0.3333333333333333})
     """
-    if not (isinstance(r_max, (int, float)) and math.isfinite(r_max) and r_max > 1):
-        raise ValueError(f"Invalid r_max: {r_max!r} (expected a finite number above 1)")
+    r_max = check("r_max", r_max, Real(1, closed="neither"))
+    check("times", times, Instance(Mapping, what="a dict {problem: {optimizer: steps}}"))
     problems = tuple(times)
     names = list(optimizers) if optimizers is not None else sorted({s for p in times.values() for s in p})
     t = np.full((len(problems), len(names)), math.inf)
     for i, p in enumerate(problems):
         for s, value in times[p].items():
             if s not in names:
-                raise ValueError(f"Invalid times[{p!r}]: optimizer {s!r} is not in optimizers {names}")
+                raise argument_error(f"times[{p!r}]", {s: value}, f"times of the optimizers {names}")
             value = float(value)
             if math.isnan(value) or value <= 0:
-                raise ValueError(f"Invalid times[{p!r}][{s!r}]: {value!r} (expected a positive number "
-                                 "or inf for never)")
+                raise argument_error(f"times[{p!r}][{s!r}]", value, "a positive number, or inf for never")
             t[i, names.index(s)] = value
     best = t.min(axis=1, initial=math.inf, keepdims=True) if names else np.full((len(problems), 1),
                                                                                   math.inf)
@@ -352,7 +352,7 @@ def lr_cell_widths(lrs: Sequence[float]) -> np.ndarray:
     if x.size < 2:
         return np.zeros(x.size)
     if not np.all(np.diff(x) > 0):
-        raise ValueError(f"Invalid lrs: {list(lrs)!r} (expected increasing positive values)")
+        raise argument_error("lrs", list(lrs), "increasing positive values")
     gaps = np.diff(x)
     left = np.concatenate([[gaps[0]], gaps])
     right = np.concatenate([gaps, [gaps[-1]]])
@@ -400,14 +400,13 @@ def lr_sensitivity(records: Iterable[Mapping[str, Any]], problems: Iterable[Prob
     result, which mixes how good the optimizer can get with how forgiving it is (an optimizer that is
     flat but poor gets 0). ``decades`` adds up :func:`lr_cell_widths` of the working grid points.
     """
-    if not (isinstance(rel_tol, (int, float)) and math.isfinite(rel_tol) and rel_tol >= 0):
-        raise ValueError(f"Invalid rel_tol: {rel_tol!r} (expected a finite number >= 0)")
+    rel_tol = check("rel_tol", rel_tol, Real(0))
     pmap = _problem_map(problems)
     tuning: dict[tuple[str, str], dict[float, Mapping[str, Any]]] = defaultdict(dict)
     for (pname, opt), recs in group_pairs(records).items():
         if pname not in pmap:
-            raise ValueError(f"Invalid records: problem {pname!r} is not among the problems "
-                             f"{sorted(pmap)}")
+            raise ArgumentValueError(f"Invalid records: some are of the problem {pname!r} (expected records of "
+                                     f"the problems given: {', '.join(sorted(pmap))})")
         for r in sorted(recs, key=lambda r: r["lr"]):
             if r["seed"] == 0:
                 tuning[(pname, opt)][float(r["lr"])] = r
@@ -513,8 +512,8 @@ def analyze(records: Iterable[Mapping[str, Any]], problems: Iterable[Problem] | 
     pairs = group_pairs(records)
     for pname, _ in pairs:
         if pname not in pmap:
-            raise ValueError(f"Invalid records: problem {pname!r} is not among the problems "
-                             f"{sorted(pmap)}")
+            raise ArgumentValueError(f"Invalid records: some are of the problem {pname!r} (expected records of "
+                                     f"the problems given: {', '.join(sorted(pmap))})")
     optimizers = tuple(sorted({opt for _, opt in pairs}))
     summaries: dict[str, list[PairSummary]] = defaultdict(list)
     for (pname, _), recs in pairs.items():
@@ -568,6 +567,7 @@ def _metric_value(s: PairSummary) -> str:
     return _fmt(s.test_mean) + ("" if s.test_std is None else f" ± {_fmt(s.test_std, 2)}")
 
 
+@validate(analysis=Instance(Analysis, what="an Analysis (of analyze)"), config=(Instance(Mapping, what="a dict"), None))
 def recommend(analysis: Analysis, config: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
     """The answer to "which optimizer should I use?", written from ``analysis``: a list of
     (topic, plain-text paragraph) in this order: overall, per problem, sparse problems, learning-rate

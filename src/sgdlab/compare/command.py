@@ -1,8 +1,9 @@
 """``sgdlab compare``: which optimizer should I use? Tune, rerun, store, report.
 
-:func:`compare` is the whole job as a function (what the command runs); ``cli_compare`` its typer
-signature. See :mod:`sgdlab.compare.protocol` for the protocol, :mod:`sgdlab.compare.store` for the
-results store and :mod:`sgdlab.compare.report` for the report.
+:func:`compare` is the whole job as a function (what the command runs); ``cli_compare`` is its
+typer function, one layer: it splits the comma-separated options and calls :func:`compare`. See
+:mod:`sgdlab.compare.protocol` for the protocol, :mod:`sgdlab.compare.store` for the results store
+and :mod:`sgdlab.compare.report` for the report.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
+
+from .._validation import Bool, Instance, argument_error, validate
+
+_PATH = Instance(str, os.PathLike, what="a path")
 
 DEFAULT_STORE = "sgdlab-results.sqlite"
 DEFAULT_OUT = "sgdlab-report"
@@ -34,6 +39,7 @@ class CompareOutput:
 
 
 def _split(text: str | None) -> list[str] | None:
+    """``"a, b,"`` -> ``["a", "b"]`` (a comma-separated option); None stays None."""
     if text is None:
         return None
     return [x.strip() for x in text.split(",") if x.strip()]
@@ -43,14 +49,12 @@ def _parse_grid(text: str | None) -> list[float] | None:
     if text is None:
         return None
     try:
-        values = [float(x) for x in _split(text) or []]
+        return [float(x) for x in _split(text) or []]
     except ValueError:
-        raise ValueError(f"Invalid grid: {text!r} (expected comma-separated learning rates, e.g. 1e-3,1e-2)") from None
-    if not values or any(not (v > 0 and v < float("inf")) for v in values):
-        raise ValueError(f"Invalid grid: {text!r} (expected learning rates > 0)")
-    return values
+        raise argument_error("grid", text, "comma-separated learning rates, e.g. 1e-3,1e-2") from None
 
 
+@validate(store=_PATH, out=_PATH, animations=Bool(), progress=Bool())
 def compare(*, mode: str = "quick", problems: list[str] | None = None, optimizers: list[str] | None = None,
             seeds: int | None = None, grid: list[float] | None = None, convention: str = "paper",
             jobs: int | None = None, store: str | Path = DEFAULT_STORE, out: str | Path = DEFAULT_OUT,
@@ -65,25 +69,23 @@ def compare(*, mode: str = "quick", problems: list[str] | None = None, optimizer
     import sgdlab
     from .. import optim
     from .. import problems as registry
-    from . import protocol
     from .analysis import analyze, recommend
     from .report import write_report
-    from .runner import run_compare
+    from .runner import run_compare, settings
     from .store import Store
 
-    problems = registry.available() if problems is None else problems
-    optimizers = optim.available() if optimizers is None else [o.lower() for o in optimizers]
-    lrs = list(protocol.grid(mode) if grid is None else grid)
-    seeds = protocol.default_seeds(mode) if seeds is None else seeds
-    jobs = (os.cpu_count() or 1) if jobs is None else jobs
+    # checked before the store is opened: a mistyped name leaves no file behind
+    plan = settings(registry.available() if problems is None else problems,
+                    optim.available() if optimizers is None else optimizers, mode=mode, seeds=seeds,
+                    grid=grid, convention=convention, jobs=jobs)
     started = time.perf_counter()
-    with Store(store) as db:
-        result = run_compare(db, problems, optimizers, mode=mode, seeds=seeds, grid=lrs,
-                             convention=convention, jobs=jobs, progress=progress)
+    with Store(store, name="store") as db:
+        result = run_compare(db, list(plan.problems), plan.optimizers, mode=plan.mode, seeds=plan.seeds,
+                             grid=plan.lrs, convention=plan.convention, jobs=plan.jobs, progress=progress)
     config = {
-        "mode": mode, "optimizers": ", ".join(optimizers),
-        "learning-rate grid": ", ".join(f"{lr:g}" for lr in lrs), "seeds": seeds,
-        "convention": convention, "jobs": jobs, "store": str(Path(store).resolve()),
+        "mode": plan.mode, "optimizers": ", ".join(plan.optimizers),
+        "learning-rate grid": ", ".join(f"{lr:g}" for lr in plan.lrs), "seeds": plan.seeds,
+        "convention": plan.convention, "jobs": plan.jobs, "store": str(Path(store).resolve()),
         "trials run now": f"{result.ran} ({result.reused} more from the store)",
         "run time": f"{time.perf_counter() - started:.0f} s (trials only)",
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -98,44 +100,38 @@ def compare(*, mode: str = "quick", problems: list[str] | None = None, optimizer
 
 
 def cli_compare(
-    quick: bool = typer.Option(True, "--quick/--full", help="--quick (default): short budgets, a grid "
-                               "of 5 learning rates (1e-4..1), 2 seeds, under 10 minutes on 2 cores. "
-                               "--full: DeepOBS's grid of 36 learning rates (1e-5..1e2) and 10 seeds."),
-    problems: str = typer.Option(None, help="Comma-separated problem names (default: all; see "
-                                 "sgdlab.problems), or libsvm:PATH for a LIBSVM file."),
-    optimizers: str = typer.Option(None, help="Comma-separated optimizer names (default: all 14)."),
-    seeds: int = typer.Option(None, min=1, help="Seeds at the selected learning rate (default: 2 quick, 10 full)."),
-    grid: str = typer.Option(None, help="Comma-separated learning rates, instead of the mode's grid."),
-    convention: str = typer.Option("paper", help="Optimizer convention: paper, torch or keras (defaults "
-                                   "of that convention; see docs/conventions.md)."),
-    jobs: int = typer.Option(None, min=1, help="Worker processes (default: the number of cores)."),
-    store: Path = typer.Option(Path(DEFAULT_STORE), help="The SQLite results store: finished trials "
-                               "in it are reused, so an interrupted run resumes."),
-    out: Path = typer.Option(Path(DEFAULT_OUT), help="Folder for report.html, summary.md and the figures."),
-    animations: bool = typer.Option(True, "--animations/--no-animations",
-                                    help="Include the lab's Beale and saddle animations in the report."),
+    quick: Annotated[bool, typer.Option(
+        "--quick/--full", help="--quick (default): short budgets, a grid of 5 learning rates (1e-4..1), "
+        "2 seeds, under 10 minutes on 2 cores. --full: DeepOBS's grid of 36 learning rates (1e-5..1e2) "
+        "and 10 seeds.")] = True,
+    problems: Annotated[str | None, typer.Option(
+        help="Comma-separated problem names (default: all; see sgdlab.problems), or libsvm:PATH for a "
+        "LIBSVM file.")] = None,
+    optimizers: Annotated[str | None, typer.Option(
+        help="Comma-separated optimizer names (default: all 14).")] = None,
+    seeds: Annotated[int | None, typer.Option(
+        help="Seeds at the selected learning rate (default: 2 quick, 10 full).")] = None,
+    grid: Annotated[str | None, typer.Option(
+        help="Comma-separated learning rates, instead of the mode's grid.")] = None,
+    convention: Annotated[str, typer.Option(
+        help="Optimizer convention: paper, torch or keras (defaults of that convention; see "
+        "docs/conventions.md).")] = "paper",
+    jobs: Annotated[int | None, typer.Option(
+        help="Worker processes (default: the number of cores).")] = None,
+    store: Annotated[Path, typer.Option(
+        help="The SQLite results store: finished trials in it are reused, so an interrupted run "
+        "resumes.")] = Path(DEFAULT_STORE),
+    out: Annotated[Path, typer.Option(
+        help="Folder for report.html, summary.md and the figures.")] = Path(DEFAULT_OUT),
+    animations: Annotated[bool, typer.Option(
+        "--animations/--no-animations", help="Include the lab's Beale and saddle animations in the "
+        "report.")] = True,
 ) -> None:
     """Which optimizer should I use? Tune every optimizer on every benchmark problem, rerun the best
     learning rate with several seeds, and write an HTML report and a Markdown summary."""
-    from .. import optim
-    from .. import problems as registry
-
-    mode = "quick" if quick else "full"
     try:
-        names = _split(problems)
-        for name in names or []:
-            registry.get(name)
-        opts = _split(optimizers)
-        for name in opts or []:
-            optim.get(name.lower())
-        lrs = _parse_grid(grid)
-    except ValueError as err:
-        raise typer.BadParameter(str(err)) from None
-    if convention not in optim.CONVENTIONS:
-        raise typer.BadParameter(f"Invalid convention: {convention!r} (expected one of "
-                                 f"{', '.join(optim.CONVENTIONS)})", param_hint="--convention")
-    try:
-        output = compare(mode=mode, problems=names, optimizers=opts, seeds=seeds, grid=lrs,
+        output = compare(mode="quick" if quick else "full", problems=_split(problems),
+                         optimizers=_split(optimizers), seeds=seeds, grid=_parse_grid(grid),
                          convention=convention, jobs=jobs, store=store, out=out, animations=animations)
     except KeyboardInterrupt:
         typer.echo(f"\nInterrupted. Every finished trial is in {store}: run the same command again to "

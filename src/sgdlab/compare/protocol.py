@@ -24,6 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import Options, check
+from ..problems.base import MODES
+
 #: DeepOBS's learning-rate grid: 36 log-spaced values from 1e-5 to 1e2 (``--full``).
 FULL_GRID: tuple[float, ...] = tuple(float(f"{x:.6g}") for x in np.logspace(-5, 2, 36))
 #: The quick grid: one value per decade from 1e-4 to 1.
@@ -35,17 +38,12 @@ FULL_SEEDS = 10
 
 def grid(mode: str) -> tuple[float, ...]:
     """The learning-rate grid of ``mode`` (``"quick"`` or ``"full"``)."""
-    if mode == "quick":
-        return QUICK_GRID
-    if mode == "full":
-        return FULL_GRID
-    raise ValueError(f"Invalid mode: {mode!r} (expected 'quick' or 'full')")
+    return QUICK_GRID if check("mode", mode, Options(*MODES)) == "quick" else FULL_GRID
 
 
 def default_seeds(mode: str) -> int:
     """Seeds per optimizer x problem in ``mode``."""
-    grid(mode)  # checks the mode
-    return QUICK_SEEDS if mode == "quick" else FULL_SEEDS
+    return QUICK_SEEDS if check("mode", mode, Options(*MODES)) == "quick" else FULL_SEEDS
 
 
 @dataclass(frozen=True)

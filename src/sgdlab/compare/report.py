@@ -32,6 +32,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .. import optim
+from .._validation import Bool, Instance, argument_error, check, validate
 from .analysis import R_MAX, REL_TOL, Analysis, PairSummary, analyze, recommend
 from ..problems.base import Problem
 
@@ -390,6 +391,7 @@ def _md_cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+@validate(animations=Bool())
 def write_report(records: Iterable[Mapping[str, Any]], problems: Iterable[Problem] | Mapping[str, Problem],
                  out_dir: str | Path, *, config: Mapping[str, Any] | None = None,
                  animations: bool = True, r_max: float = R_MAX,
@@ -430,9 +432,8 @@ def write_report(records: Iterable[Mapping[str, Any]], problems: Iterable[Proble
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"Invalid out_dir: {str(out)!r} is a file (expected a folder)")
-    if config is not None and not isinstance(config, Mapping):
-        raise TypeError(f"Invalid config: {config!r} (expected a dict)")
+        raise argument_error("out_dir", str(out), "a folder, not a file")
+    check("config", config, Instance(Mapping, what="a dict"), None)
     records = list(records)
     analysis = analyze(records, problems, r_max=r_max, rel_tol=rel_tol)
     out.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,8 @@ from typing import Any
 import multiprocessing
 
 from . import protocol
-from ..problems.base import Problem
+from .._validation import Instance, Int, Options, Real, Seq, check, validate
+from ..problems.base import MODES, Problem
 from .protocol import TrialSpec
 from .store import Store
 
@@ -45,6 +46,7 @@ def _problem(name: str):
     return problems.get(name)
 
 
+@validate(spec=Instance(TrialSpec, what="a TrialSpec"), phase=Options("tune", "rerun"))
 def run_trial(spec: TrialSpec, phase: str = "tune", problem: Any = None) -> dict[str, Any]:
     """Train ``spec`` and return its record (the store's format, see :mod:`sgdlab.compare.store`).
 
@@ -193,6 +195,48 @@ def _terminate(executor: Any) -> None:
             p.join(timeout=5)
 
 
+@dataclass(frozen=True)
+class Settings:
+    """The checked arguments of a comparison (see :func:`settings`)."""
+
+    problems: dict[str, Problem]  # name -> problem, in the order given
+    custom: dict[str, Problem]  # those given as Problem objects (they travel with their trials)
+    optimizers: tuple[str, ...]
+    mode: str
+    seeds: int
+    lrs: tuple[float, ...]
+    convention: str
+    jobs: int
+
+
+def settings(problems: Sequence[Any], optimizers: Sequence[str], *, mode: str = "quick",
+             seeds: int | None = None, grid: Sequence[float] | None = None, convention: str = "paper",
+             jobs: int | None = None) -> Settings:
+    """The arguments of :func:`run_compare` checked (each error names the argument, the value and what
+    was expected), with their defaults filled in and the problem names resolved."""
+    from .. import optim
+    from .. import problems as registry
+
+    mode = check("mode", mode, Options(*MODES))
+    optimizers = check("optimizers", optimizers, Seq(Options(*optim.available()), min_length=1))
+    seeds = check("seeds", protocol.default_seeds(mode) if seeds is None else seeds, Int(1))
+    lrs = check("grid", protocol.grid(mode) if grid is None else grid, Seq(Real(0, closed="neither"), min_length=1))
+    convention = check("convention", convention, Options(*optim.CONVENTIONS))
+    jobs = check("jobs", (os.cpu_count() or 1) if jobs is None else jobs, Int(1))
+    items = check("problems", problems, Seq(_PROBLEM, min_length=1))
+    resolved: dict[str, Problem] = {}
+    custom: dict[str, Problem] = {}
+    for item in items:
+        if isinstance(item, str):
+            resolved[item] = registry.get(item)  # names the problems there are
+        else:
+            resolved[item.name] = custom[item.name] = item
+    return Settings(resolved, custom, optimizers, mode, seeds, lrs, convention, jobs)
+
+
+_PROBLEM = Instance(str, Problem, what="a problem name or a sgdlab.problems.Problem")
+
+
 def run_compare(
     store: Store,
     problems: Sequence[Any],
@@ -219,36 +263,10 @@ def run_compare(
     so an interrupted run loses at most the trials that were running. ``on_record(record)`` is
     called after each new trial is stored.
     """
-    from .. import optim
-    from .. import problems as registry
-
-    seeds = protocol.default_seeds(mode) if seeds is None else seeds
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"Invalid seeds: {seeds!r} (expected an int >= 1)")
-    lrs = tuple(protocol.grid(mode) if grid is None else grid)
-    if not lrs or any(not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0) for lr in lrs):
-        raise ValueError(f"Invalid grid: {list(lrs)!r} (expected learning rates > 0)")
-    jobs = (os.cpu_count() or 1) if jobs is None else jobs
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"Invalid jobs: {jobs!r} (expected an int >= 1)")
-    if not problems:
-        raise ValueError("Invalid problems: [] (expected at least one problem)")
-    if not optimizers:
-        raise ValueError("Invalid optimizers: [] (expected at least one optimizer)")
-    for name in optimizers:
-        optim.get(name)  # raises naming the available ones
-    if convention not in optim.CONVENTIONS:
-        raise ValueError(f"Invalid convention: {convention!r} (expected one of {', '.join(optim.CONVENTIONS)})")
-    resolved: dict[str, Any] = {}
-    custom: dict[str, Any] = {}  # Problem objects travel with their trials; names are looked up
-    for item in problems:
-        if isinstance(item, str):
-            resolved[item] = registry.get(item)  # raises naming the available ones
-        elif isinstance(item, Problem):
-            resolved[item.name] = custom[item.name] = item
-        else:
-            raise TypeError(f"Invalid problem: {item!r} (expected a name or a Problem)")
-    problems = list(resolved)
+    check("store", store, Instance(Store, what="a sgdlab.compare.Store"))
+    plan = settings(problems, optimizers, mode=mode, seeds=seeds, grid=grid, convention=convention, jobs=jobs)
+    resolved, custom = plan.problems, plan.custom
+    problems, optimizers, seeds, lrs, jobs = list(resolved), plan.optimizers, plan.seeds, plan.lrs, plan.jobs
 
     pairs = [(p, o) for p in problems for o in optimizers]
     tuning = {}

@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from .._validation import ArgumentValueError, Instance, argument_error, check
 
 #: Bumped when the schema changes; a store of another version is refused rather than misread.
 SCHEMA_VERSION = 1
@@ -86,10 +89,11 @@ class Store:
             records = store.trials(problem="digits_mlp")
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | Path, *, name: str = "path") -> None:
+        # ``name``: what the caller calls the path, for messages (``sgdlab compare --store``: "store")
+        self.path = Path(check(name, path, Instance(str, os.PathLike, what="a path")))
         if self.path.exists() and self.path.is_dir():
-            raise ValueError(f"Invalid store: {str(self.path)!r} is a directory (expected a file)")
+            raise argument_error(name, str(self.path), "a file, not a directory")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
@@ -98,13 +102,12 @@ class Store:
             self._db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
             row = self._db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
         except sqlite3.DatabaseError as err:
-            raise ValueError(f"Invalid store: {str(self.path)!r} is not an sgdlab results store "
-                             f"({err})") from None
+            raise argument_error(name, str(self.path), f"an sgdlab results store: {err}") from None
         if row is None:
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         elif row[0] != str(SCHEMA_VERSION):
-            raise ValueError(f"Invalid store: {str(self.path)!r} has schema version {row[0]}, this "
-                             f"sgdlab reads version {SCHEMA_VERSION}")
+            raise argument_error(name, str(self.path), f"a store of schema version {SCHEMA_VERSION}, which "
+                                 f"this sgdlab reads, not {row[0]}")
 
     def __enter__(self) -> Store:
         return self
@@ -129,7 +132,8 @@ class Store:
         with its key is already stored; a stored trial that failed with an error is replaced."""
         missing = [c for c in _TRIAL_COLUMNS if c not in record and c not in ("error", "config")]
         if missing or "history" not in record:
-            raise ValueError(f"Invalid record: missing {', '.join(missing or ['history'])}")
+            raise ArgumentValueError(f"Invalid record: it lacks {', '.join(missing or ['history'])} (expected "
+                                     "a record as run_trial returns it)")
         row = dict(record)
         row.setdefault("error", None)
         row["config"] = json.dumps(row.get("config") or {}, sort_keys=True)

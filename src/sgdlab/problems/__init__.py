@@ -36,6 +36,7 @@ hold from the middle of the quick budget on (:mod:`.calibrate`; each module list
 
 from __future__ import annotations
 
+from .._validation import Instance, argument_error, check
 from .base import Budget, Problem, Task
 from .char_lm import CHAR_LM
 from .deepobs import QUADRATIC_DEEP, TWO_D_BEALE
@@ -68,15 +69,14 @@ def get(name: str) -> Problem:
     >>> problems.get("mnist")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
         ...
-    ValueError: Invalid problem name: 'mnist' (available: quadratic_deep, two_d_beale, ..., char_lm, or libsvm:PATH)
+    sgdlab._validation.ArgumentValueError: Invalid problem: 'mnist' (expected one of quadratic_deep, two_d_beale, ..., char_lm, or libsvm:PATH)
     """
-    if isinstance(name, str) and name.startswith(LIBSVM_PREFIX):
+    check("problem", name, Instance(str, what="a problem name"))
+    if name.startswith(LIBSVM_PREFIX):
         path = name[len(LIBSVM_PREFIX):]
         if not path:
-            raise ValueError(f"Invalid problem name: {name!r} (expected libsvm:PATH with the path of a "
-                             "LIBSVM file)")
+            raise argument_error("problem", name, "libsvm:PATH with the path of a LIBSVM file")
         return libsvm_problem(path)
-    if not isinstance(name, str) or name not in PROBLEMS:
-        raise ValueError(f"Invalid problem name: {name!r} (available: {', '.join(PROBLEMS)}, or "
-                         f"{LIBSVM_PREFIX}PATH)")
+    if name not in PROBLEMS:
+        raise argument_error("problem", name, f"one of {', '.join(PROBLEMS)}, or {LIBSVM_PREFIX}PATH")
     return PROBLEMS[name]

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .._validation import argument_error
+
 #: Seed of every fixed data split and generated data set: the data do not depend on a trial's seed.
 DATA_SEED = 0
 
@@ -58,8 +60,7 @@ def split_indices(n: int, fractions: tuple[float, float], seed: int = DATA_SEED
     n_val = max(1, int(round(fractions[0] * n)))
     n_test = max(1, int(round(fractions[1] * n)))
     if n - n_val - n_test < 1:
-        raise ValueError(f"Invalid n: {n} examples are too few for a train/val/test split "
-                         f"(expected at least 3)")
+        raise argument_error("n", n, "at least 3 examples, for a train/val/test split")
     perm = np.random.default_rng(seed).permutation(n)
     val, test, train = perm[:n_val], perm[n_val:n_val + n_test], perm[n_val + n_test:]
     return np.sort(train), np.sort(val), np.sort(test)

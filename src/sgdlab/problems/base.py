@@ -14,6 +14,11 @@ from typing import Any
 
 import torch
 
+from .._validation import Options, check
+
+#: The budgets a problem has: short for ``sgdlab compare --quick``, long for ``--full``.
+MODES = ("quick", "full")
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -77,11 +82,7 @@ class Problem:
 
     def budget(self, mode: str) -> Budget:
         """The budget of ``mode`` (``"quick"`` or ``"full"``)."""
-        if mode == "quick":
-            return self.quick
-        if mode == "full":
-            return self.full
-        raise ValueError(f"Invalid mode: {mode!r} (expected 'quick' or 'full')")
+        return self.quick if check("mode", mode, Options(*MODES)) == "quick" else self.full
 
     def reached(self, value: float | None) -> bool:
         """Whether a metric value reaches the target (``None``/NaN never does)."""

@@ -55,6 +55,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .._validation import Int, check
 from ..lab.functions import beale
 from .base import Budget, Problem, Task
 from ._common import mean_output, target_note
@@ -91,8 +92,7 @@ def random_rotation(dim: int, rng: np.random.RandomState) -> np.ndarray:
     >>> bool(np.allclose(R @ R.T, np.eye(5))), round(float(np.linalg.det(R)), 12)
     (True, 1.0)
     """
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 2:
-        raise ValueError(f"Invalid dim: {dim!r} (expected an integer >= 2)")
+    dim = check("dim", dim, Int(2))
     t = 2.0 * np.pi * rng.uniform()
     R = np.array([[np.cos(t), np.sin(t)], [-np.sin(t), np.cos(t)]])
     for d in range(2, int(dim)):

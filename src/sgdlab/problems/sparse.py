@@ -29,6 +29,7 @@ import numpy as np
 import scipy.sparse
 import torch
 
+from .._validation import ArgumentValueError, Instance, check
 from ..data import load_libsvm, sparse_classification
 from ..models import LogisticRegression
 from .base import Budget, Problem, Task
@@ -104,7 +105,7 @@ def libsvm_problem(path: str | os.PathLike) -> Problem:
         ValueError: a malformed line (the message names it, see :func:`sgdlab.data.load_libsvm`),
             fewer than 3 examples, or a single class.
     """
-    given = os.fspath(path)
+    given = os.fspath(check("path", path, Instance(str, os.PathLike, what="a path")))
     fspath = os.path.abspath(given)
     stat = os.stat(fspath) if os.path.exists(fspath) else None
     version = (stat.st_mtime_ns, stat.st_size) if stat is not None else (0, 0)
@@ -118,8 +119,8 @@ def _libsvm_problem(given: str, fspath: str, mtime_ns: int, size: int) -> Proble
     X, y = load_libsvm(fspath)
     classes, labels = np.unique(y, return_inverse=True)
     if len(classes) < 2:
-        raise ValueError(f"{fspath}: every example has the label {classes[0]:g} (expected at least 2 "
-                         "classes)")
+        raise ArgumentValueError(f"Invalid path: {fspath!r} has the one label {classes[0]:g} (expected a "
+                                 "LIBSVM file with at least 2 classes)")
     X = X.astype(np.float32)
     splits = _split(X, labels.astype(np.int64))
     target = round(_baseline_accuracy(splits) - LIBSVM_TARGET_GAP, 4)
