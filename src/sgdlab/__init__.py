@@ -9,8 +9,9 @@ algorithms", as exact and fast PyTorch optimizers, with a lab that shows how the
 - ``sgdlab.problems`` and ``sgdlab.compare``: the benchmark problems and ``sgdlab compare``;
 - ``sgdlab.parallel`` (Hogwild!) and ``sgdlab.distributed`` (on Ray), with their extras.
 
-``import sgdlab`` loads torch and the optimizers; the rest loads on first use (``sgdlab.lab`` brings
-SciPy and matplotlib, ``sgdlab.parallel`` numba, ``sgdlab.distributed`` Ray).
+Each part loads on first use (``sgdlab.optim`` brings torch, ``sgdlab.lab`` SciPy and matplotlib,
+``sgdlab.parallel`` numba, ``sgdlab.distributed`` Ray), so ``import sgdlab`` and ``sgdlab --help`` cost
+only what they use.
 """
 
 from __future__ import annotations
@@ -18,16 +19,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from . import models, optim, train
-
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: loaded on first use: name -> (module, attribute or None for the module itself)
 _LAZY = {
-    "lab": (".lab", None), "minimize": (".lab.minimize", "minimize"),
+    **{part: (f".{part}", None) for part in ("optim", "models", "train", "lab", "problems", "compare", "data",
+                                             "parallel", "distributed")},
+    "minimize": (".lab.minimize", "minimize"),
     "gradcheck": (".gradient_check", "gradcheck"), "GradCheckResult": (".gradient_check", "GradCheckResult"),
-    "problems": (".problems", None), "compare": (".compare", None), "data": (".data", None),
-    "parallel": (".parallel", None), "distributed": (".distributed", None),
 }
 __all__ = ["GradCheckResult", "gradcheck", "lab", "minimize", "models", "optim", "train", "__version__"]
 

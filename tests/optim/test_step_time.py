@@ -22,7 +22,7 @@ def test_bench_step_prints_a_row_per_algorithm_with_its_ratios():
     assert qhm[3] == "-" and qhm[7] == "-"  # torch has no QHM
 
 
-@pytest.mark.parametrize("args, message", [(["--layouts", "d"], "layout 'd'"),
+@pytest.mark.parametrize("args, message", [(["--layouts", "d"], "Invalid layouts[0]: 'd'"),
                                            (["--algorithms", "adamm"], "adamm")])
 def test_bench_step_rejects_unknown_names(args, message):
     result = runner.invoke(app, ["bench-step", *args])

@@ -24,7 +24,9 @@ with an empty Inductor cache, with an empty cache but Inductor set up, and with 
 
 from __future__ import annotations
 
+import datetime
 import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -35,6 +37,7 @@ from collections.abc import Callable, Iterable
 import torch
 
 from .. import optim  # noqa: PLW0406 (the package this module measures)
+from .._validation import Int, Options, Seq, check
 
 # sgdlab name -> (torch.optim class, kwargs, the implementations torch has for it)
 TORCH_EQUIVALENT = {
@@ -181,3 +184,45 @@ def format_row(row: dict, adam_fused: float | None) -> str:
     return (f"| {row['layout']} | {row['algorithm']} | {ms('sgdlab')} | {ms('torch_default')} | "
             f"{ms('torch_foreach')} | {ms('torch_fused')} | {ms('bound')} | {speedup} | {vs_adam} | "
             f"{row['sgdlab'] / row['bound']:.2f}x |")
+
+
+def _names(algorithms: Iterable[str] | None) -> list[str]:
+    return list(check("algorithms", list(optim.available() if algorithms is None else algorithms),
+                      Seq(Options(*optim.available()), min_length=1)))
+
+
+def print_table(layouts: Iterable[str] = "abc", algorithms: Iterable[str] | None = None, steps: int = 20,
+                echo: Callable[[str], None] = print) -> list[dict]:
+    """The step-time table of docs/benchmarks.md, printed row by row through ``echo`` as it is
+    measured (``sgdlab bench-step``); returns the rows. Adam is measured first, so that every row can
+    show its ratio to torch's fused Adam on the same layout."""
+    layouts = list(check("layouts", list(layouts), Seq(Options(*LAYOUTS), min_length=1)))
+    names = _names(algorithms)
+    steps = check("steps", steps, Int(1))
+    echo(_title("bench-step"))
+    echo(TABLE_HEADER)
+    adam_fused: dict[str, float] = {}
+
+    def report(row: dict) -> None:
+        if row["algorithm"] == "adam" and "torch_fused" in row:
+            adam_fused[row["layout"]] = row["torch_fused"]
+        echo(format_row(row, adam_fused.get(row["layout"])))
+
+    ordered = (["adam"] if "adam" in names else []) + [n for n in names if n != "adam"]
+    return run(layouts, ordered, steps, report=report)
+
+
+def print_compile_cost(algorithms: Iterable[str] | None = None,
+                       echo: Callable[[str], None] = print) -> list[dict]:
+    """:func:`compile_cost` as a Markdown table, printed row by row through ``echo``."""
+    names = _names(algorithms)
+    echo(_title("bench-step --compile-cost"))
+    echo("| algorithm | first step, new process, empty cache (s) | of which this kernel's compile (s) | "
+         "first step, new process, cache filled (s) |\n|---|---|---|---|")
+    return compile_cost(names, report=lambda r: echo(
+        f"| {r['algorithm']} | {r['cold']:.2f} | {r['kernel']:.2f} | {r['cached']:.2f} |"))
+
+
+def _title(what: str) -> str:
+    return (f"sgdlab {what} · {datetime.date.today()} · torch {torch.__version__} · {platform.machine()} "
+            f"· {torch.get_num_threads()} threads\n")
