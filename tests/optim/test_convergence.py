@@ -22,6 +22,8 @@ ROSENBROCK = {
     "qhm": ({"lr": 3e-3, "momentum": 0.99}, 5000),
     "qhadam": ({"lr": 0.01, "betas": (0.9, 0.999)}, 5000),
     "aggmo": ({"lr": 3e-4}, 3000),
+    # a vector: Muon gives it to its AdamW group
+    "muon": ({"adamw_lr": 0.03}, 3000),
 }
 
 
@@ -52,7 +54,8 @@ def test_minimizes_rosenbrock_from_the_standard_start(name):
 QUADRATIC = {"sgd": {"lr": 0.1}, "momentum": {"lr": 0.02}, "nag": {"lr": 0.02}, "adagrad": {"lr": 0.5},
              "adadelta": {"rho": 0.999}, "rmsprop": {"lr": 0.01}, "adam": {"lr": 0.05},
              "adamax": {"lr": 0.05}, "nadam": {"lr": 0.05}, "amsgrad": {"lr": 0.05}, "adamw": {"lr": 0.05},
-             "qhm": {"lr": 0.1}, "qhadam": {"lr": 0.05}, "aggmo": {"lr": 0.02}}
+             "qhm": {"lr": 0.1}, "qhadam": {"lr": 0.05}, "aggmo": {"lr": 0.02},
+             "muon": {"adamw_lr": 0.05}}
 
 
 @pytest.mark.parametrize("name", sgdlab.optim.available())

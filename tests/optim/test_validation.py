@@ -158,8 +158,8 @@ def test_a_loaded_state_with_an_invalid_hyper_parameter_is_refused():
         sgdlab.optim.Adam(_p()).load_state_dict(sd)
 
 
-def test_names_are_the_lower_case_class_names():
-    assert sgdlab.optim.available() == [
+def test_names_are_the_lower_case_class_names_the_surveys_first_in_its_order():
+    assert sgdlab.optim.available()[:14] == [
         "sgd", "momentum", "nag", "adagrad", "adadelta", "rmsprop", "adam", "adamax", "nadam",
         "amsgrad", "adamw", "qhm", "qhadam", "aggmo"]
     for name in sgdlab.optim.available():

@@ -18,6 +18,7 @@ from ._engine import CONVENTIONS, FlatOptimizer, describe
 from .adam import AdaMax, Adam, AdamW, AMSGrad, Nadam, QHAdam
 from .adaptive import Adadelta, Adagrad, RMSprop
 from .momentum import NAG, SGD, AggMo, Momentum, QHM
+from .muon import Muon
 from .noise import GradientNoise
 
 #: The survey's order: gradient descent, momentum, adaptive rates, Adam and its family, then the
@@ -25,6 +26,7 @@ from .noise import GradientNoise
 _CLASSES: tuple[type[FlatOptimizer], ...] = (
     SGD, Momentum, NAG, Adagrad, Adadelta, RMSprop, Adam, AdaMax, Nadam, AMSGrad, AdamW, QHM, QHAdam,
     AggMo,
+    Muon,  # the matrix-aware optimizers (per-shape path, optim/matrix.py)
 )
 _REGISTRY: dict[str, type[FlatOptimizer]] = {cls.__name__.lower(): cls for cls in _CLASSES}
 

@@ -667,14 +667,19 @@ class FlatOptimizer(Optimizer):
         else:
             counts = steps.tolist()
             runs = _runs(bucket, dense, counts)
-        names = list(self.state_names(group))
         fast = self._use_fused(bucket)
         for first, last, lo, hi, step in runs:
-            tensors = {name: bucket.state[name][..., lo:hi] for name in names}
-            scalars = {name: v[first:last] for name, v in bucket.scalars.items() if name != "step"}
-            self._apply(group, bucket.flat[lo:hi], bucket.grad[lo:hi], tensors, scalars, step, fast)
+            self._run(group, bucket, first, last, lo, hi, step, fast)
         for i in sparse:
             self._sparse_step(group, bucket, i, int(counts[i]))
+
+    def _run(self, group: dict[str, Any], bucket: _Bucket, first: int, last: int, lo: int, hi: int,
+             step: int, fast: bool) -> None:
+        """The update on one run: parameters ``first:last`` of the bucket, elements ``lo:hi`` of its
+        flat buffers, all at step ``step``. (The per-shape path of :mod:`.matrix` overrides this.)"""
+        tensors = {name: bucket.state[name][..., lo:hi] for name in self.state_names(group)}
+        scalars = {name: v[first:last] for name, v in bucket.scalars.items() if name != "step"}
+        self._apply(group, bucket.flat[lo:hi], bucket.grad[lo:hi], tensors, scalars, step, fast)
 
     def _use_fused(self, bucket: _Bucket) -> bool:
         if self.fused is None:
