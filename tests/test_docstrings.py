@@ -14,7 +14,8 @@ MODULES = ["sgdlab._validation", "sgdlab.optim", "sgdlab.optim.momentum", "sgdla
            "sgdlab.data.synthetic", "sgdlab.parallel", "sgdlab.parallel.hogwild",
            "sgdlab.parallel.command", "sgdlab.parallel.benchmark", "sgdlab.parallel.mf", "sgdlab.compare", "sgdlab.compare.analysis", "sgdlab.compare.report",
            "sgdlab.problems",
-           "sgdlab.optim.muon"]
+           "sgdlab.optim.muon",
+           "sgdlab.optim.adafactor"]
 
 
 @pytest.mark.parametrize("module", MODULES)

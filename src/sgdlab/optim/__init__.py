@@ -15,6 +15,7 @@ from typing import Any
 
 from .._validation import Options, check
 from ._engine import CONVENTIONS, FlatOptimizer, describe
+from .adafactor import Adafactor
 from .adam import AdaMax, Adam, AdamW, AMSGrad, Nadam, QHAdam
 from .adaptive import Adadelta, Adagrad, RMSprop
 from .momentum import NAG, SGD, AggMo, Momentum, QHM
@@ -26,7 +27,7 @@ from .noise import GradientNoise
 _CLASSES: tuple[type[FlatOptimizer], ...] = (
     SGD, Momentum, NAG, Adagrad, Adadelta, RMSprop, Adam, AdaMax, Nadam, AMSGrad, AdamW, QHM, QHAdam,
     AggMo,
-    Muon,  # the matrix-aware optimizers (per-shape path, optim/matrix.py)
+    Adafactor, Muon,  # the matrix-aware optimizers (per-shape path, optim/matrix.py)
 )
 _REGISTRY: dict[str, type[FlatOptimizer]] = {cls.__name__.lower(): cls for cls in _CLASSES}
 

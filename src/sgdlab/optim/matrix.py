@@ -128,6 +128,8 @@ class MatrixOptimizer(FlatOptimizer):
 
 def batch_rms(x: Tensor) -> Tensor:
     """RMS(x_i) of each entry of a batch ``(b, ...)``, shaped ``(b, 1, ...)`` to broadcast against it."""
+    if x.dim() == 1:  # a batch of scalars (0-d parameters)
+        return x.abs()
     dims = tuple(range(1, x.dim()))
     return x.square().mean(dim=dims, keepdim=True).sqrt()
 

@@ -53,6 +53,7 @@ TORCH_EQUIVALENT = {
     "nadam": (torch.optim.NAdam, {}, ("default", "foreach")),
     "amsgrad": (torch.optim.Adam, {"amsgrad": True}, ("default", "foreach", "fused")),
     "adamw": (torch.optim.AdamW, {}, ("default", "foreach", "fused")),
+    "adafactor": (torch.optim.Adafactor, {}, ("default", "foreach")),
     # layouts a-c hold vectors only, which Muon gives to its AdamW group (torch's defaults)
     "muon": (torch.optim.AdamW, {}, ("default", "foreach", "fused")),
 }
