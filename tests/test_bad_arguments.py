@@ -106,6 +106,11 @@ rows(optim.Adafactor, "beta2_decay", lambda v: optim.Adafactor(_params(), beta2_
 rows(optim.Adafactor, "eps", lambda v: optim.Adafactor(_params(), eps=v), ((-1.0, 1e-3), V), ((None, NAN), V),
      (1e-3, T))
 rows(optim.Adafactor, "d", lambda v: optim.Adafactor(_params(), d=v), (0.5, V), (INF, V))
+rows(optim.SOAP, "precondition_frequency", lambda v: optim.SOAP(_params(), precondition_frequency=v), (0, V),
+     (2.5, T))
+rows(optim.SOAP, "max_precond_dim", lambda v: optim.SOAP(_params(), max_precond_dim=v), (0, V), ("10", T))
+rows(optim.SOAP, "shampoo_beta", lambda v: optim.SOAP(_params(), shampoo_beta=v), (1.0, V), (NAN, V), (None, None))
+rows(optim.SOAP, "betas[0]", lambda v: optim.SOAP(_params(), betas=(v, 0.95)), (-0.1, V))
 rows(optim.get, "name", optim.get, ("adamx", V), (3, T))
 rows(optim.create, "name", lambda v: optim.create(v, _params()), ("adamx", V), (None, T))
 rows(optim.describe, "cls", optim.describe, ("adam", T), (torch.optim.SGD, T))

@@ -15,7 +15,8 @@ MODULES = ["sgdlab._validation", "sgdlab.optim", "sgdlab.optim.momentum", "sgdla
            "sgdlab.parallel.command", "sgdlab.parallel.benchmark", "sgdlab.parallel.mf", "sgdlab.compare", "sgdlab.compare.analysis", "sgdlab.compare.report",
            "sgdlab.problems",
            "sgdlab.optim.muon",
-           "sgdlab.optim.adafactor"]
+           "sgdlab.optim.adafactor",
+           "sgdlab.optim.soap"]
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -25,6 +25,7 @@ ROSENBROCK = {
     # a vector: Muon gives it to its AdamW group
     "muon": ({"adamw_lr": 0.03}, 3000),
     "adafactor": ({"lr": 0.01}, 5000),
+    "soap": ({"lr": 0.03, "weight_decay": 0.0}, 3000),  # a vector: SOAP runs Adam
 }
 
 
@@ -56,7 +57,8 @@ QUADRATIC = {"sgd": {"lr": 0.1}, "momentum": {"lr": 0.02}, "nag": {"lr": 0.02}, 
              "adadelta": {"rho": 0.999}, "rmsprop": {"lr": 0.01}, "adam": {"lr": 0.05},
              "adamax": {"lr": 0.05}, "nadam": {"lr": 0.05}, "amsgrad": {"lr": 0.05}, "adamw": {"lr": 0.05},
              "qhm": {"lr": 0.1}, "qhadam": {"lr": 0.05}, "aggmo": {"lr": 0.02},
-             "muon": {"adamw_lr": 0.05}, "adafactor": {"lr": 0.05}}
+             "muon": {"adamw_lr": 0.05}, "adafactor": {"lr": 0.05},
+             "soap": {"lr": 0.05}}
 
 
 @pytest.mark.parametrize("name", sgdlab.optim.available())

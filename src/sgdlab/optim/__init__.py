@@ -21,13 +21,14 @@ from .adaptive import Adadelta, Adagrad, RMSprop
 from .momentum import NAG, SGD, AggMo, Momentum, QHM
 from .muon import Muon
 from .noise import GradientNoise
+from .soap import SOAP
 
 #: The survey's order: gradient descent, momentum, adaptive rates, Adam and its family, then the
 #: methods of its last update.
 _CLASSES: tuple[type[FlatOptimizer], ...] = (
     SGD, Momentum, NAG, Adagrad, Adadelta, RMSprop, Adam, AdaMax, Nadam, AMSGrad, AdamW, QHM, QHAdam,
     AggMo,
-    Adafactor, Muon,  # the matrix-aware optimizers (per-shape path, optim/matrix.py)
+    Adafactor, Muon, SOAP,  # the matrix-aware optimizers (per-shape path, optim/matrix.py)
 )
 _REGISTRY: dict[str, type[FlatOptimizer]] = {cls.__name__.lower(): cls for cls in _CLASSES}
 
