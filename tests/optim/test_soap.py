@@ -120,52 +120,6 @@ def test_a_side_longer_than_max_precond_dim_is_not_preconditioned():
     assert sorted(opt.state[emb]) == ["Q_R", "R", "exp_avg", "exp_avg_sq", "step"]
 
 
-def test_one_call_updates_every_parameter_of_a_shape(monkeypatch):
-    calls = []
-    real = sgdlab.optim.SOAP.shape_kernel
-    monkeypatch.setattr(sgdlab.optim.SOAP, "shape_kernel",
-                        staticmethod(lambda p, g, **kw: calls.append(tuple(p.shape)) or real(p, g, **kw)))
-    params = [torch.nn.Parameter(torch.randn(s)) for s in [(8, 4)] * 5 + [(4,)] * 3]
-    opt = sgdlab.optim.SOAP(params)
-    for _ in range(2):
-        for p in params:
-            p.grad = torch.randn_like(p)
-        opt.step()
-    assert sorted(calls) == [(3, 4), (3, 4), (5, 8, 4), (5, 8, 4)]
-
-
-def test_a_batch_of_matrices_steps_as_each_matrix_alone():
-    gen = torch.Generator().manual_seed(0)
-    start = torch.randn(4, 6, 5, generator=gen)
-    grads = torch.randn(25, 4, 6, 5, generator=gen)
-    batch = [torch.nn.Parameter(w.clone()) for w in start]
-    alone = [torch.nn.Parameter(w.clone()) for w in start]
-    opts = [sgdlab.optim.SOAP(batch, precondition_frequency=3)] + [
-        sgdlab.optim.SOAP([p], precondition_frequency=3) for p in alone]
-    for gs in grads:
-        for p, q, g in zip(batch, alone, gs):
-            p.grad, q.grad = g.clone(), g.clone()
-        for o in opts:
-            o.step()
-    for p, q in zip(batch, alone):
-        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
-
-
-def test_soap_trains_a_small_network():
-    torch.manual_seed(0)
-    model = sgdlab.models.MLP(5, hidden=(16,), out_features=3)
-    opt = sgdlab.optim.create("soap", model.parameters(), lr=0.01)
-    x, y = torch.randn(64, 5), torch.randint(3, (64,))
-    losses = []
-    for _ in range(40):
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    assert losses[-1] < 0.8 * losses[0]
-
-
 @pytest.mark.parametrize("hyper, error, message", [
     ({"precondition_frequency": 0}, ValueError, r"^Invalid precondition_frequency: 0 \(expected an int >= 1\)"),
     ({"max_precond_dim": 2.5}, TypeError, r"^Invalid max_precond_dim: 2.5 of type float \(expected an int >= 1\)"),

@@ -41,7 +41,8 @@ def adafactor_update(param: Tensor, grad: Tensor, row_var: Tensor | None = None,
                      eps1_in_square: bool) -> None:
     """Adafactor on a batch ``(B, *shape)``: factored (row and column factors over the last two
     dimensions) for parameters of 2 or more dimensions, ``variance`` for vectors. eps1 is added to
-    G_t^2 (the paper, ``eps1_in_square``) or clamps the denominators (torch.optim)."""
+    G_t^2 (the paper, ``eps1_in_square``) or clamps the denominators (torch.optim). The averages are
+    computed as ``lerp``, as torch.optim."""
     # alpha_t = max(eps2, RMS(X_{t-1})) rho_t      (the relative step size)
     alpha = batch_rms(param).clamp(min=eps2) * rho
     # X <- X (1 - lr lambda)     (decoupled weight decay; the paper has none)
@@ -53,14 +54,17 @@ def adafactor_update(param: Tensor, grad: Tensor, row_var: Tensor | None = None,
         row_var.lerp_(square.mean(dim=-1, keepdim=True), one_minus_beta2)
         # C_t = beta2_hat C_{t-1} + (1 - beta2_hat) 1_n^T (G_t^2 + eps1) / n
         col_var.lerp_(square.mean(dim=-2, keepdim=True), one_minus_beta2)
-        # V_hat_t = R_t C_t / (1_n^T R_t)     (in means: R_t C_t / mean(R_t))
+        # V_hat_t = R_t C_t / (1_n^T R_t)     (in means: R_t C_t / mean(R_t)); U_t = G_t / sqrt(V_hat_t)
         row_mean = row_var.mean(dim=-2, keepdim=True)
-        v_hat = row_var * col_var / (row_mean if eps1_in_square else row_mean.clamp(min=eps1))
+        if eps1_in_square:  # as (R_t / mean(R_t))^-1/2 C_t^-1/2: R_t C_t ~ eps1^2 would underflow float32
+            inv_sqrt_v = (row_var / row_mean).rsqrt() * col_var.rsqrt()
+        else:
+            inv_sqrt_v = (row_var * col_var / row_mean.clamp(min=eps1)).clamp(min=eps1 * eps1).rsqrt()
     else:
-        # V_hat_t = beta2_hat V_hat_{t-1} + (1 - beta2_hat) (G_t^2 + eps1)
+        # V_hat_t = beta2_hat V_hat_{t-1} + (1 - beta2_hat) (G_t^2 + eps1);  U_t = G_t / sqrt(V_hat_t)
         v_hat = variance.lerp_(square, one_minus_beta2)
-    # U_t = G_t / sqrt(V_hat_t)
-    update = grad * (v_hat.rsqrt() if eps1_in_square else v_hat.clamp(min=eps1 * eps1).rsqrt())
+        inv_sqrt_v = v_hat.rsqrt() if eps1_in_square else v_hat.clamp(min=eps1 * eps1).rsqrt()
+    update = grad * inv_sqrt_v
     # U_hat_t = U_t / max(1, RMS(U_t) / d);   X_t = X_{t-1} - alpha_t U_hat_t
     param.sub_(update * (alpha / (batch_rms(update) / d).clamp(min=1.0)))
 
@@ -80,8 +84,8 @@ class Adafactor(MatrixOptimizer):
     ``torch.optim.Adafactor``: eps1 (default: the dtype's machine epsilon) clamps mean(R_t) and V_hat
     instead of being added to G^2, and ``weight_decay`` is decoupled, X (1 - lr lambda) (the paper has
     none; sgdlab's paper convention applies it the same way when it is set). Parameters of one shape
-    run as one batch; ``fused`` compiles the batched update (torch.compile) as for the elementwise
-    optimizers.
+    run as one batch; ``fused`` compiles the batched update (torch.compile) of the matrices as for
+    the elementwise optimizers (vectors run eagerly: Inductor fails on their fused loop, torch 2.13).
 
     Example:
         >>> import torch, sgdlab
@@ -119,7 +123,11 @@ X_t = X_{t-1} - alpha_t U_hat_t
         "torch": {"lr": 1e-2, "beta2_decay": -0.8, "eps": (None, 1e-3), "d": 1.0, "weight_decay": 0.0},
     }
     shape_kernel = staticmethod(adafactor_update)
-    shape_fusable = True
+
+    def shape_fusable(self, shape):
+        # Inductor's CPU code generator (torch 2.13) fails on the vector form for a batch of vectors
+        # (KeyError in its outer-loop fusion): vectors run the eager update.
+        return len(shape) >= 2
 
     def shape_state(self, group, shape):
         if len(shape) < 2:

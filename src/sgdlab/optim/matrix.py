@@ -62,14 +62,17 @@ class MatrixOptimizer(FlatOptimizer):
     * ``shape_hyper(group, step, param)``: the scalars and switches of one step for a batch;
     * ``per_shape(group)``: whether the group takes this path (default: every group); a group that
       does not runs the elementwise ``kernel`` / ``state_names`` / ``hyper`` of the engine;
-    * ``shape_fusable``: whether ``fused`` may compile ``shape_kernel`` (torch.compile) as the engine
-      compiles elementwise updates. False for rules whose matrix products and decompositions gain
-      nothing from it (Muon's bfloat16 products would round differently from torch.optim's, SOAP's
-      eigh and QR do not compile).
+    * ``shape_fusable(shape)``: whether ``fused`` may compile ``shape_kernel`` (torch.compile) for
+      parameters of that shape, as the engine compiles elementwise updates. False (the default) for
+      rules whose matrix products and decompositions gain nothing from it (Muon's bfloat16 products
+      would round differently from torch.optim's, SOAP's eigh and QR do not compile).
     """
 
     shape_kernel: ClassVar[Callable[..., None]]
-    shape_fusable: ClassVar[bool] = False
+
+    def shape_fusable(self, shape: tuple[int, ...]) -> bool:
+        """Whether the fast path may compile ``shape_kernel`` for parameters of ``shape``."""
+        return False
 
     def per_shape(self, group: dict[str, Any]) -> bool:
         """Whether ``group``'s parameters take the per-shape path."""
@@ -108,7 +111,7 @@ class MatrixOptimizer(FlatOptimizer):
         return missing
 
     def _use_fused(self, bucket: _Bucket) -> bool:
-        if isinstance(bucket, _ShapeBucket) and not self.shape_fusable:
+        if isinstance(bucket, _ShapeBucket) and not self.shape_fusable(bucket.shape):
             return False
         return super()._use_fused(bucket)
 
