@@ -16,7 +16,15 @@ All contenders of a row are timed round-robin, one step each per round, and the 
 shared machine, drift then hits them alike and the ratios hold.
 
 Layouts: (a) one tensor of 16M floats; (b) 2000 tensors cycling through 64/128/4096/16384 floats
-(10.3M floats); (c) 5000 tensors of 256 floats. Ratios, not absolute times, carry between machines.
+(10.3M floats); (c) 5000 tensors of 256 floats; (t) a transformer's: 12 blocks of four 768 x 768
+matrices (attention), a 3072 x 768 and a 768 x 3072 (the MLP's), their 10 biases and gains (85.1M
+floats, 340 MB), for the matrix-aware optimizers. Ratios, not absolute times, carry between machines.
+
+On layout t, Muon runs against ``torch.optim.Muon`` on the 72 matrices plus ``torch.optim.AdamW`` (in
+the implementation of the column) on the 120 vectors, the same work as sgdlab's Muon with its AdamW
+group; Adafactor against ``torch.optim.Adafactor``. There a step takes seconds, so at most
+``MATRIX_STEPS`` steps are timed after one warm-up, and the bandwidth bound is not shown (Muon's
+step is bound by its matrix products, not by memory).
 
 ``compile_cost`` measures the first step (tracing and compiling the fused kernel) in fresh processes:
 with an empty Inductor cache, with an empty cache but Inductor set up, and with the cache filled.
@@ -25,6 +33,7 @@ with an empty Inductor cache, with an empty cache but Inductor set up, and with 
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import platform
 import statistics
@@ -59,26 +68,42 @@ TORCH_EQUIVALENT = {
 }
 IMPLEMENTATION_FLAGS = {"default": {"foreach": False}, "foreach": {"foreach": True},
                         "fused": {"fused": True}}
+
+
+def transformer_shapes(blocks: int = 12, width: int = 768) -> list[tuple[int, ...]]:
+    """A transformer's parameters: per block four (width x width) attention matrices, the MLP's
+    (4 width x width) and (width x 4 width), their biases and two norms' gains and biases."""
+    block = ([(width, width)] * 4 + [(4 * width, width), (width, 4 * width)]
+             + [(width,)] * 4 + [(4 * width,), (width,)] + [(width,)] * 4)
+    return block * blocks
+
+
 LAYOUTS = {
     "a": lambda: [16 * 2**20],
     "b": lambda: [(64, 128, 4096, 16384)[i % 4] for i in range(2000)],
     "c": lambda: [256] * 5000,
+    "t": transformer_shapes,
 }
+#: The layouts of matrices, the algorithms they time by default, and the most steps they time.
+MATRIX_LAYOUTS = {"t": ("adafactor", "muon")}
+MATRIX_STEPS = 5
 
 
-def make_params(sizes: Iterable[int], seed: int = 0) -> list[torch.nn.Parameter]:
+def make_params(shapes: Iterable[int | tuple[int, ...]], seed: int = 0) -> list[torch.nn.Parameter]:
     gen = torch.Generator().manual_seed(seed)
-    params = [torch.nn.Parameter(torch.randn(n, generator=gen)) for n in sizes]
+    params = [torch.nn.Parameter(torch.randn(shape, generator=gen)) for shape in shapes]
     for p in params:
-        p.grad = torch.randn(p.numel(), generator=gen).mul_(1e-3)
+        p.grad = torch.randn(p.shape, generator=gen).mul_(1e-3)
     return params
 
 
 def state_buffers(name: str, params: list[torch.nn.Parameter]) -> int:
-    """How many parameter-sized state buffers the algorithm reads and writes per step."""
+    """How many parameter-sized state buffers the algorithm reads and writes per step (counted in
+    the state one step leaves: AggMo's K velocities are K, Adafactor's factors of a vector 1)."""
     opt = optim.create(name, params[:1], fused=False)
-    inits = opt.state_names(opt.param_groups[0]).values()
-    return sum(init[0] if isinstance(init, tuple) else 1 for init in inits)  # (K, value): K rows
+    opt.step()
+    p = params[0]
+    return round(sum(v.numel() for k, v in opt.state[p].items() if k != "step") / p.numel())
 
 
 def interleaved_medians(steps_by_name: dict[str, Callable[[], object]], rounds: int,
@@ -97,34 +122,52 @@ def interleaved_medians(steps_by_name: dict[str, Callable[[], object]], rounds: 
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
+def _torch_step(name: str, impl: str, shapes: list) -> Callable[[], object]:
+    """The step of torch.optim's ``impl`` of algorithm ``name`` over fresh parameters of ``shapes``.
+    For Muon, torch.optim.Muon takes the matrices and AdamW (``impl``) the rest, as sgdlab's Muon
+    routes them."""
+    cls, kwargs, _ = TORCH_EQUIVALENT[name]
+    params = make_params(shapes)
+    if name != "muon":
+        return cls(params, **kwargs, **IMPLEMENTATION_FLAGS[impl]).step
+    matrices = [p for p in params if p.dim() >= 2]
+    rest = [p for p in params if p.dim() < 2]
+    opts = ([torch.optim.Muon(matrices)] if matrices else []) + (
+        [cls(rest, **kwargs, **IMPLEMENTATION_FLAGS[impl])] if rest else [])
+    return lambda: [opt.step() for opt in opts]
+
+
 def run(layouts: Iterable[str] = "abc", algorithms: Iterable[str] | None = None, steps: int = 20,
         report: Callable[[dict], None] = lambda row: None) -> list[dict]:
     """Time every (layout, algorithm); each row of results is passed to ``report`` as it comes.
+    ``algorithms`` None: every algorithm on layouts a-c, those of ``MATRIX_LAYOUTS`` on t.
 
     sgdlab, each torch.optim implementation and the bandwidth probe (``dst += src`` over as many
     floats) are timed round-robin within one row."""
-    algorithms = list(algorithms or optim.available())
     rows = []
     for layout in layouts:
-        sizes = LAYOUTS[layout]()
-        total = sum(sizes)
+        shapes = LAYOUTS[layout]()
+        total = sum(math.prod(s) if isinstance(s, tuple) else s for s in shapes)
+        matrices = layout in MATRIX_LAYOUTS
+        names = list(algorithms or (MATRIX_LAYOUTS[layout] if matrices else _adam_first(optim.available())))
         src, dst = torch.randn(total), torch.randn(total)
-        for name in algorithms:
+        for name in names:
             convention = "torch" if name in TORCH_EQUIVALENT else "paper"
-            contenders = {"sgdlab": optim.create(name, make_params(sizes), convention=convention,
+            contenders = {"sgdlab": optim.create(name, make_params(shapes), convention=convention,
                                                  fused=True).step}
             if name in TORCH_EQUIVALENT:
-                cls, kwargs, implementations = TORCH_EQUIVALENT[name]
-                for impl in implementations:
-                    opt = cls(make_params(sizes), **kwargs, **IMPLEMENTATION_FLAGS[impl])
-                    contenders[f"torch_{impl}"] = opt.step
-            contenders["stream"] = lambda: dst.add_(src)
-            medians = interleaved_medians(contenders, steps)
+                for impl in TORCH_EQUIVALENT[name][2]:
+                    contenders[f"torch_{impl}"] = _torch_step(name, impl, shapes)
+            if not matrices:
+                contenders["stream"] = lambda: dst.add_(src)
+            timed = min(steps, MATRIX_STEPS) if matrices else steps
+            medians = interleaved_medians(contenders, timed, warmup=1 if matrices else 3)
             del contenders
-            bandwidth = 3 * 4 * total / medians.pop("stream")  # read dst, read src, write dst
-            row = {"layout": layout, "algorithm": name, "tensors": len(sizes), "floats": total,
+            row = {"layout": layout, "algorithm": name, "tensors": len(shapes), "floats": total, "steps": timed,
                    **medians}
-            row["bound"] = 4 * total * (3 + 2 * state_buffers(name, make_params([4]))) / bandwidth
+            if not matrices:
+                bandwidth = 3 * 4 * total / row.pop("stream")  # read dst, read src, write dst
+                row["bound"] = 4 * total * (3 + 2 * state_buffers(name, make_params([4]))) / bandwidth
             rows.append(row)
             report(row)
     return rows
@@ -184,9 +227,10 @@ def format_row(row: dict, adam_fused: float | None) -> str:
     torch_times = [row[k] for k in row if k.startswith("torch_")]
     speedup = f"{min(torch_times) / row['sgdlab']:.2f}x" if torch_times else "-"
     vs_adam = f"{row['sgdlab'] / adam_fused:.2f}x" if adam_fused else "-"
+    vs_bound = f"{row['sgdlab'] / row['bound']:.2f}x" if "bound" in row else "-"
     return (f"| {row['layout']} | {row['algorithm']} | {ms('sgdlab')} | {ms('torch_default')} | "
             f"{ms('torch_foreach')} | {ms('torch_fused')} | {ms('bound')} | {speedup} | {vs_adam} | "
-            f"{row['sgdlab'] / row['bound']:.2f}x |")
+            f"{vs_bound} |")
 
 
 def _names(algorithms: Iterable[str] | None) -> list[str]:
@@ -200,19 +244,30 @@ def print_table(layouts: Iterable[str] = "abc", algorithms: Iterable[str] | None
     measured (``sgdlab bench-step``); returns the rows. Adam is measured first, so that every row can
     show its ratio to torch's fused Adam on the same layout."""
     layouts = list(check("layouts", list(layouts), Seq(Options(*LAYOUTS), min_length=1)))
-    names = _names(algorithms)
+    names = None if algorithms is None else _adam_first(_names(algorithms))
     steps = check("steps", steps, Int(1))
     echo(_title("bench-step"))
     echo(TABLE_HEADER)
     adam_fused: dict[str, float] = {}
+    timed: dict[str, int] = {}
 
     def report(row: dict) -> None:
         if row["algorithm"] == "adam" and "torch_fused" in row:
             adam_fused[row["layout"]] = row["torch_fused"]
+        if row["layout"] in MATRIX_LAYOUTS:
+            timed[row["layout"]] = row["steps"]
         echo(format_row(row, adam_fused.get(row["layout"])))
 
-    ordered = (["adam"] if "adam" in names else []) + [n for n in names if n != "adam"]
-    return run(layouts, ordered, steps, report=report)
+    rows = run(layouts, names, steps, report=report)
+    for layout, n in timed.items():
+        echo(f"\nLayout {layout}: median of {n} timed steps per contender (after 1 warm-up), round-robin; "
+             "torch's Muon is torch.optim.Muon on the matrices plus torch.optim.AdamW, in the column's "
+             "implementation, on the vectors; no bandwidth bound (Muon's step is bound by its matrix products).")
+    return rows
+
+
+def _adam_first(names: list[str]) -> list[str]:
+    return (["adam"] if "adam" in names else []) + [n for n in names if n != "adam"]
 
 
 def print_compile_cost(algorithms: Iterable[str] | None = None,
