@@ -301,10 +301,22 @@ rows(compare.write_report, "config", lambda v: compare.write_report([], [], "/tm
      ([1], T))
 rows(compare.write_report, "animations", lambda v: compare.write_report([], [], "/tmp/x", animations=v), ("no", T))
 rows(compare.recommend, "analysis", compare.recommend, ({}, T))
-rows(compare.run_trial, "spec", compare.run_trial, ("spec", T))
-rows(compare.run_trial, "phase", lambda v: compare.run_trial(compare.TrialSpec("digits_mlp", "sgd", 0.1, 0, 1, 64),
-                                                             v), ("warmup", V))
+rows(compare.run_trial, "trial", compare.run_trial, ("spec", T))
 rows(compare.protocol.grid, "mode", compare.protocol.grid, ("fast", V), (1, T))
+rows(problems.resolve, "problem", problems.resolve, ("mnist", V), (3, T), ("no_such_file.py", V))
+rows(problems.is_builtin, "problem", problems.is_builtin, ("digits_mlp", T))
+rows(compare.compare, "tuning", lambda v: compare.compare(tuning=v), ("random", V))
+rows(compare.compare, "trials", lambda v: compare.compare(trials=v), (0, V))
+rows(compare.compare, "score_by", lambda v: compare.compare(score_by=v), ("epochs", V))
+rows(compare.analyze, "score_by", lambda v: compare.analyze([], [], score_by=v), ("epochs", V))
+rows(compare.search_space, "optimizer", lambda v: compare.search_space(v, {"lr": 0.1}), (3, T))
+rows(compare.search_space, "defaults", lambda v: compare.search_space("sgd", v), ([0.1], T))
+rows(compare.Problem, "epochs", lambda v: compare.Problem.from_model(_linear, F.mse_loss, _xy(), _xy(), epochs=v),
+     (0, V), ("3", T))
+rows(compare.Problem, "model_fn", lambda v: compare.Problem.from_model(v, F.mse_loss, _xy(), _xy()), (3, T))
+rows(compare.Problem, "target", lambda v: compare.Problem.from_model(_linear, F.mse_loss, _xy(), _xy(), target=v),
+     (INF, V))
+rows(compare.Problem, "train", lambda v: compare.Problem.from_model(_linear, F.mse_loss, v, _xy()), ([1, 2, 3], T))
 
 #: Public callables that take arguments but are not walked, and why.
 NOT_WALKED = {
@@ -321,7 +333,8 @@ NOT_WALKED = {
                         "sgdlab.distributed": ["Curve", "DistributedResult"],
                         "sgdlab.problems": ["Budget", "Problem", "Task"],
                         "sgdlab.train": ["TrainContext", "History"],
-                        "sgdlab.compare": ["Analysis", "CompareOutput", "CompareResult", "Settings", "TrialSpec"]
+                        "sgdlab.compare": ["Analysis", "CompareOutput", "CompareResult", "Planned", "Settings",
+                                           "TrialSpec"]
                         }.items() for name in names},
 }
 

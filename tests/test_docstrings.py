@@ -13,7 +13,13 @@ MODULES = ["sgdlab._validation", "sgdlab.optim", "sgdlab.optim.momentum", "sgdla
            "sgdlab.train.callbacks", "sgdlab.train.curriculum", "sgdlab.data", "sgdlab.data.libsvm",
            "sgdlab.data.synthetic", "sgdlab.parallel", "sgdlab.parallel.hogwild",
            "sgdlab.parallel.command", "sgdlab.parallel.benchmark", "sgdlab.parallel.mf", "sgdlab.compare", "sgdlab.compare.analysis", "sgdlab.compare.report",
-           "sgdlab.problems"]
+           "sgdlab.problems",
+           "sgdlab.problems.base",
+           "sgdlab.problems.fingerprint",
+           "sgdlab.compare.search",
+           "sgdlab.compare.scoring",
+           "sgdlab.compare.uncertainty",
+           "sgdlab.compare.baseline"]
 
 
 @pytest.mark.parametrize("module", MODULES)
