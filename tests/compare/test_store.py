@@ -89,13 +89,13 @@ def test_a_store_of_another_schema_version_is_refused(tmp_path):
         Store(tmp_path / "s.sqlite")
 
 
-def test_a_store_of_sgdlab_0_2_is_refused_saying_why_and_what_to_do(tmp_path):
+def test_a_store_of_schema_1_is_refused_saying_why_and_what_to_do(tmp_path):
     db = sqlite3.connect(tmp_path / "old.sqlite")
     db.executescript("create table meta (name text primary key, value text not null);"
                      "insert into meta values ('schema_version', '1');")
     db.commit()
-    with pytest.raises(ValueError, match="not 1: it was written by sgdlab 0.2, which keyed trials by the problem's "
-                                         "name.*start a new store"):
+    with pytest.raises(ValueError, match="not 1: it was written by an earlier sgdlab, which keyed trials by the "
+                                         "problem's name.*start a new store"):
         Store(tmp_path / "old.sqlite")
 
 

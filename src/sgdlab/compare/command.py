@@ -28,7 +28,9 @@ DEFAULT_OUT = "sgdlab-report"
 
 @dataclass
 class CompareOutput:
-    """What :func:`compare` wrote and found."""
+    """What :func:`compare` wrote and found: the report's paths, the records, how many trials ran now
+    and how many came from the store, the verdict, and the problems (targets calibrated where they had
+    none)."""
 
     html: Path
     markdown: Path
@@ -36,6 +38,7 @@ class CompareOutput:
     ran: int
     reused: int
     recommendation: list[tuple[str, str]]
+    problems: list[Any]
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -119,7 +122,7 @@ def compare(*, mode: str = "quick", tuning: str = "external", problems: list[Any
                             score_by=score_by, calibration=result.calibration)
     recommendation = recommend(analyze(result.records, result.problems, score_by=score_by), config)
     return CompareOutput(html=html, markdown=md, records=result.records, ran=result.ran,
-                         reused=result.reused, recommendation=recommendation)
+                         reused=result.reused, recommendation=recommendation, problems=result.problems)
 
 
 def cli_compare(

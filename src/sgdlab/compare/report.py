@@ -109,7 +109,7 @@ def _kw(style: Mapping[str, Any], lw: float) -> dict[str, Any]:
 def _curve_panel(ax, problem: Problem, ranking: Sequence[PairSummary], styles) -> None:
     """Validation metric against epoch: each seed's selected trial, the mean over the seeds, a band
     from the lowest to the highest seed."""
-    everything = []
+    everything, means = [], []
     for s in sorted(ranking, key=lambda s: _order(styles).index(s.optimizer)):
         runs = [r["history"] for r in s.final_records if r["history"]]
         if not runs:
@@ -125,8 +125,9 @@ def _curve_panel(ax, problem: Problem, ranking: Sequence[PairSummary], styles) -
         lo, hi = np.nanmin(table[:, keep], axis=0), np.nanmax(table[:, keep], axis=0)
         st = styles[s.optimizer]
         ax.plot(epochs[keep], mean, **_kw(st, 1.6))
-        if len(runs) > 1:
-            ax.fill_between(epochs[keep], lo, hi, color=st["color"], alpha=0.12, lw=0)
+        means.append(mean[np.isfinite(mean)])
+        if len(runs) > 1:  # lighter when many bands overlap
+            ax.fill_between(epochs[keep], lo, hi, color=st["color"], alpha=0.12 if len(ranking) <= 6 else 0.06, lw=0)
         for r in s.final_records:
             if r["status"] != "ok" and r["history"]:
                 last = r["history"][-1]
@@ -140,6 +141,12 @@ def _curve_panel(ax, problem: Problem, ranking: Sequence[PairSummary], styles) -
         ax.axhline(target, color="k", ls=(0, (5, 4)), lw=1.1)
     if _use_log(np.append(values, target if target is not None else np.nan)):
         ax.set_yscale("log")
+    elif means:
+        # the axis spans the mean curves and the target: one seed's outlier band may run off it
+        shown = np.concatenate(means + [np.array([target] if target is not None else [])])
+        lo, hi = float(shown.min()), float(shown.max())
+        pad = 0.08 * (hi - lo) if hi > lo else 0.05 * max(abs(hi), 1.0)
+        ax.set_ylim(lo - pad, hi + pad)
     ax.set(xlabel="epoch", ylabel=f"validation {problem.metric}",
            title="learning curves of the selected trials (band: the seeds)")
     ax.grid(alpha=0.3)

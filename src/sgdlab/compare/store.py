@@ -16,9 +16,9 @@ trial called it; a later run that asks for the same trial under another name use
 The file is plain SQLite: ``sqlite3 sgdlab-results.sqlite "select optimizer, lr, final_test_metric
 from trials where problem = 'digits_mlp'"``.
 
-Schema 2 (sgdlab 0.3) keys trials by the problem's fingerprint; a store of schema 1 (sgdlab 0.2,
-keyed by the problem's name) is refused with a message saying so: its trials cannot be told apart
-from those of a problem edited since, so they are not reused.
+Schema 2 keys trials by the problem's fingerprint; a store of schema 1 (the sgdlab before, keyed by
+the problem's name) is refused with a message saying so: its trials cannot be told apart from those
+of a problem edited since, so they are not reused.
 """
 
 from __future__ import annotations
@@ -127,9 +127,9 @@ class Store:
         elif row[0] == "1":
             self._db.close()
             raise argument_error(name, str(self.path), f"a store of schema version {SCHEMA_VERSION}, not 1: it was "
-                                 "written by sgdlab 0.2, which keyed trials by the problem's name, so they cannot "
-                                 "be told apart from those of a problem edited since; keep it for its report and "
-                                 "start a new store (--store NEW.sqlite)")
+                                 "written by an earlier sgdlab, which keyed trials by the problem's name, so they "
+                                 "cannot be told apart from those of a problem edited since; keep it for its report "
+                                 "and start a new store (--store NEW.sqlite)")
         elif row[0] != str(SCHEMA_VERSION):
             self._db.close()
             raise argument_error(name, str(self.path), f"a store of schema version {SCHEMA_VERSION}, which "

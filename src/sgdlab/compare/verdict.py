@@ -137,7 +137,8 @@ def recommend(analysis: Analysis, config: Mapping[str, Any] | None = None) -> li
     if mean_rank:
         best_rank = [o for o, v in mean_rank.items() if v == min(mean_rank.values())]
         text += (f" By final test metric, {_names(best_rank)} {'have' if len(best_rank) > 1 else 'has'} the best "
-                 f"mean rank ({mean_rank[best_rank[0]]:.2g} over {len(a.rankings)} problems).")
+                 f"mean rank ({mean_rank[best_rank[0]]:.2g} over {len(a.rankings)} problem"
+                 f"{'s' if len(a.rankings) != 1 else ''}).")
     out.append(("Overall", text))
 
     if a.speedup:
