@@ -94,10 +94,12 @@ main()
 """
 
 
-def test_ctrl_c_stops_the_workers_and_the_same_command_resumes(tmp_path):
+def test_ctrl_c_stops_the_workers_and_the_same_command_resumes_with_your_problem_too(tmp_path):
     store = tmp_path / "s.sqlite"
-    args = ["compare", "--problems", "digits_cnn", "--optimizers", "sgd,adam,rmsprop", "--seeds", "2", "--trials",
-            "2", "--jobs", "2", "--no-animations", "--store", str(store), "--out", str(tmp_path / "r")]
+    (tmp_path / "my_problems.py").write_text(USER_FILE)
+    args = ["compare", "--problem", str(tmp_path / "my_problems.py"), "--problem", "digits_cnn", "--optimizers",
+            "sgd,adam,rmsprop", "--seeds", "2", "--trials", "2", "--jobs", "2", "--no-animations", "--store",
+            str(store), "--out", str(tmp_path / "r")]
     proc = subprocess.Popen([sys.executable, "-c", CTRL_C, *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
@@ -112,7 +114,8 @@ def test_ctrl_c_stops_the_workers_and_the_same_command_resumes(tmp_path):
     assert proc.returncode == 130, err
     assert "Interrupted" in err and "resume" in err
     stored = sqlite3.connect(store).execute("select count(*) from trials").fetchone()[0]
-    assert 2 <= stored < 16
+    # 2 problems x 4 optimizers (the baseline) x 2 x 2, and the 20 trials calibrating my_regression's target
+    assert 2 <= stored < 52
     resumed = runner.invoke(app, args)
     assert resumed.exit_code == 0, resumed.output
-    assert f"16 trials ({16 - stored} run now, {stored} from" in resumed.output
+    assert f"32 trials ({52 - stored} run now, {stored} from" in resumed.output

@@ -118,3 +118,32 @@ def test_a_record_missing_fields_is_refused_naming_them(tmp_path):
     del record["seed"]
     with Store(tmp_path / "s.sqlite") as store, pytest.raises(ValueError, match="it lacks seed"):
         store.add(record)
+
+
+def test_an_interrupt_after_the_commit_is_not_hidden_by_a_failed_rollback(tmp_path):
+    with Store(tmp_path / "s.sqlite") as store:
+        real = store._db  # a connection whose COMMIT succeeds, then Ctrl-C arrives
+
+        class Connection:
+            def __getattr__(self, name):
+                return getattr(real, name)
+
+            def cursor(self):
+                cur = real.cursor()
+
+                class Cursor:
+                    def __getattr__(self, name):
+                        return getattr(cur, name)
+
+                    def execute(self, sql, *args):
+                        out = cur.execute(sql, *args)
+                        if sql == "COMMIT":
+                            raise KeyboardInterrupt
+                        return out
+                return Cursor()
+
+        store._db = Connection()
+        with pytest.raises(KeyboardInterrupt):
+            store.add(_record())
+        store._db = real
+        assert len(store) == 1  # the trial was committed, and stays

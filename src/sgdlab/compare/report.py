@@ -36,7 +36,7 @@ from matplotlib.lines import Line2D
 
 from .. import optim
 from .._validation import Bool, Instance, argument_error, check, validate
-from ..problems.base import Problem
+from ..problems.base import Problem, finite_target
 from .analysis import REL_TOL, Analysis, PairSummary, analyze, lr_of
 from .baseline import BASELINE
 from .scoring import R_MAX
@@ -136,7 +136,7 @@ def _curve_panel(ax, problem: Problem, ranking: Sequence[PairSummary], styles) -
                             color=st["color"], linestyle="none")
         everything.append(table[np.isfinite(table)])
     values = np.concatenate(everything) if everything else np.array([])
-    target = problem.target if problem.target is not None and math.isfinite(problem.target) else None
+    target = problem.target if finite_target(problem.target) else None
     if target is not None:
         ax.axhline(target, color="k", ls=(0, (5, 4)), lw=1.1)
     if _use_log(np.append(values, target if target is not None else np.nan)):
@@ -160,7 +160,7 @@ def _sensitivity_panel(ax, problem: Problem, curves, styles, rel_tol: float, gri
     grid); filled markers are within the tolerance of the best, crosses at the worse edge are
     diverged or failed trials."""
     finite = np.array([v for c in curves for v in c.values if v is not None], dtype=float)
-    target = problem.target if problem.target is not None and math.isfinite(problem.target) else np.nan
+    target = problem.target if finite_target(problem.target) else np.nan
     log = _use_log(np.append(finite, target))
     if finite.size:
         lo, hi = float(finite.min()), float(finite.max())
@@ -399,7 +399,7 @@ def _context(analysis: Analysis, config: Mapping[str, Any] | None, figures: Mapp
         budgets = sorted({(r["epochs"], r["batch_size"]) for s in ranking for r in s.records}, key=repr)
         budget = "; ".join(f"{e} epochs, " + ("full batch" if b is None else f"batch {b}") for e, b in budgets)
         file, png = figures[f"problem:{name}"]
-        target = "none (every calibration run diverged)" if p.target is None or math.isnan(p.target) else _g(p.target)
+        target = _g(p.target) if finite_target(p.target) else "none (every calibration run diverged)"
         problems.append({
             "name": name, "anchor": _slug(name), "title": p.title, "description": p.description,
             "yours": name in yours, "calibrated": p.target_calibrated,

@@ -186,7 +186,10 @@ class Store:
                      for e in row["history"]])
             cur.execute("COMMIT")
         except BaseException:
-            cur.execute("ROLLBACK")
+            # Ctrl-C can land after COMMIT (or before BEGIN took): then there is nothing to undo, and a
+            # ROLLBACK would raise and hide the interrupt
+            if self._db.in_transaction:
+                cur.execute("ROLLBACK")
             raise
         return inserted
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._validation import Instance, validate
+from ..problems.base import finite_target
 from .analysis import Analysis
 from .baseline import BASELINE
 from .uncertainty import separated
@@ -78,8 +79,8 @@ def _pair_lines(a: Analysis, p: str) -> list[str]:
     done = [s for s in ranking if s.status != "failed"]
     if not done:
         return [f"no optimizer finished a run on {p}"]
-    target = ("no target (every calibration run diverged)" if prob.target is None or math.isnan(prob.target)
-              else f"target {prob.target:g}" + (" (calibrated)" if prob.target_calibrated else ""))
+    target = (f"target {prob.target:g}" + (" (calibrated)" if prob.target_calibrated else "")
+              if finite_target(prob.target) else "no target (every calibration run diverged)")
     fast = sorted((s for s in ranking if not math.isinf(s.steps)), key=lambda s: (s.steps, s.optimizer))
     lines = [f"{p} ({prob.metric}, {target})"]
     if fast:
