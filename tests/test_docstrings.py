@@ -13,7 +13,11 @@ MODULES = ["sgdlab._validation", "sgdlab.optim", "sgdlab.optim.momentum", "sgdla
            "sgdlab.train.callbacks", "sgdlab.train.curriculum", "sgdlab.data", "sgdlab.data.libsvm",
            "sgdlab.data.synthetic", "sgdlab.parallel", "sgdlab.parallel.hogwild",
            "sgdlab.parallel.command", "sgdlab.parallel.benchmark", "sgdlab.parallel.mf", "sgdlab.compare", "sgdlab.compare.analysis", "sgdlab.compare.report",
-           "sgdlab.problems"]
+           "sgdlab.problems",
+           "sgdlab.optim.lion",
+           "sgdlab.optim.schedulefree",
+           "sgdlab.optim.lookahead",
+           ]
 
 
 @pytest.mark.parametrize("module", MODULES)
