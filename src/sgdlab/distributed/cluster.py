@@ -10,6 +10,12 @@ Connecting to an address is first tried in a child process with a deadline: Ray'
 wait for an unreachable head node for minutes (or, for a refused port, indefinitely), so an address
 that does not answer within ``connect_timeout`` seconds ends with a :class:`ConnectionError` that
 names it, never a hang.
+
+Placement on a cluster of several nodes: the worker actors are spread over the nodes (Ray's
+``SPREAD`` strategy: one after the other on each node that has room), the shard actors are placed
+on the driver's node when it has room (a soft node affinity). The driver's node is the one whose
+loss ends the run anyway, so the servers there add no new way to fail; losing any other node costs
+only the workers on it, which the run replaces or does without (``driver``).
 """
 
 from __future__ import annotations
@@ -39,14 +45,18 @@ def require_ray() -> Any:
 
 _PROBE = ("import sys, ray\n"
           "ray.init(address=sys.argv[1], log_to_driver=False, logging_level='ERROR')\n"
-          "print('nodes', len(ray.nodes()))\n"
+          "print('nodes', sum(1 for n in ray.nodes() if n['Alive']))\n"
           "ray.shutdown()\n")
+
+#: what Ray says when the cluster wants a token this process does not send
+_AUTH_WORDS = ("InvalidAuthToken", "AuthenticationError", "Authentication token")
 
 
 @validate(address=Instance(str, what="a Ray address"), timeout=Real(0, closed="neither"))
-def probe(address: str, timeout: float) -> None:
+def probe(address: str, timeout: float) -> int:
     """Check that a Ray cluster answers at ``address`` within ``timeout`` seconds (in a child
-    process, killed at the deadline); :class:`ConnectionError` naming the address if not.
+    process, with this process's environment, killed at the deadline); :class:`ConnectionError`
+    naming the address if not. Returns the number of nodes alive.
 
     Args:
         address: a Ray address ("auto", "HOST:PORT", "ray://HOST:PORT").
@@ -62,7 +72,11 @@ def probe(address: str, timeout: float) -> None:
     if out.returncode != 0:
         lines = [line for line in (out.stderr or out.stdout).strip().splitlines() if line.strip()]
         reason = lines[-1] if lines else f"exit status {out.returncode}"
+        if any(word in reason for word in _AUTH_WORDS):
+            reason = ("the cluster uses token authentication: set RAY_AUTH_MODE=token, with the "
+                      "cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN")
         raise ConnectionError(f"could not connect to a Ray cluster at address {address!r}: {reason}")
+    return int(next(line for line in out.stdout.splitlines() if line.startswith("nodes ")).split()[1])
 
 
 @dataclass
@@ -85,8 +99,8 @@ class Cluster:
         num_cpus: CPUs of the local instance (default: all); ignored with ``address``.
         connect_timeout: seconds to wait for ``address`` to answer.
         worker_cpus: CPUs each worker actor reserves (default 0: they only share the machine, so N
-            workers and K shards fit on any number of cores; on a cluster of several machines 1
-            spreads the workers over them).
+            workers and K shards fit on any number of cores). Workers are spread over the nodes
+            either way; with 1, a node takes no more workers than it has CPUs.
         shard_cpus: CPUs each shard actor reserves (default 0).
 
     Example:
@@ -116,6 +130,7 @@ class Cluster:
                 ray.init(address=address, log_to_driver=False, logging_level="ERROR")
             self._owns_ray = True
         self.namespace = ray.get_runtime_context().namespace
+        self.node_id = ray.get_runtime_context().get_node_id()  # the driver's node: the shards' place
         self.dir = Path(tempfile.mkdtemp(prefix="sgdlab-distributed-"))
         self._idle_workers: list[Any] = []
         self._idle_shards: list[ShardSlot] = []
@@ -129,7 +144,7 @@ class Cluster:
     def new_worker(self) -> Any:
         from ._actors import RemoteWorker
 
-        handle = RemoteWorker.options(num_cpus=self.worker_cpus).remote()
+        handle = RemoteWorker.options(num_cpus=self.worker_cpus, scheduling_strategy="SPREAD").remote()
         self._all_workers.append(handle)
         return handle
 
@@ -141,10 +156,14 @@ class Cluster:
         return slot
 
     def _start_shard(self, slot: ShardSlot) -> None:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
         from ._actors import RemoteShard
 
+        beside_driver = NodeAffinitySchedulingStrategy(self.node_id, soft=True)
         slot.handle = RemoteShard.options(name=slot.name, namespace=self.namespace, max_restarts=-1,
-                                          max_task_retries=-1, num_cpus=slot.cpus).remote(slot.home)
+                                          max_task_retries=-1, num_cpus=slot.cpus,
+                                          scheduling_strategy=beside_driver).remote(slot.home)
 
     def revive(self, slot: ShardSlot, timeout: float = 10.0) -> None:
         """Create a shard that died for good again, under its name: it restores its checkpoint.
