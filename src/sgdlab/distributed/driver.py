@@ -232,9 +232,11 @@ class Run:
         self._watch_shards()
         return ready
 
-    def _worker_died(self, w: int, err: Exception) -> str:
-        """Count a worker's death (or end the run, by policy); returns what killed it, in words."""
+    def _worker_died(self, w: int, err: Exception, handle: Any) -> str:
+        """Count the death of worker actor ``handle`` (worker w's), let the cluster forget it (or end
+        the run, by policy); returns what killed it, in words."""
         self.failures += 1
+        self.cluster.discard([handle])
         cause = _cause(err)
         if self.settings.on_worker_failure == "raise":
             raise RuntimeError(f"worker {w} died mid-run ({cause}) and on_worker_failure='raise'") from err
@@ -295,6 +297,7 @@ class Run:
             result = self._collect()
         except BaseException:
             cluster.discard(self.handles, self.slots)
+            cluster.give_back([], [])  # nothing is lent any more
             raise
         cluster.give_back(self.alive_handles(), self.slots)
         return result
@@ -321,7 +324,7 @@ class Run:
                 except ray.exceptions.RayActorError as err:
                     if w is None:  # a shard: nothing to restore yet
                         raise
-                    cause = self._worker_died(w, err)
+                    cause = self._worker_died(w, err, self.handles[w])
                     handle = cluster.new_worker()
                     self.handles[w] = handle
                     pending[self._setup_worker(handle, w)] = w
@@ -408,7 +411,7 @@ class AsyncRun(Run):
                     self._add_stats(w, ray.get(ref))
                     idle.append(handle)
                 except ray.exceptions.RayActorError as err:
-                    cause = self._worker_died(w, err)
+                    cause = self._worker_died(w, err, handle)
                     done = min(self._ask(0, "progress", w), self.shares[w])
                     self.handles.remove(handle)
                     if done < self.shares[w]:
@@ -470,7 +473,7 @@ class SyncRun(Run):
                 try:
                     self._add_stats(w, ray.get(ref))
                 except ray.exceptions.RayActorError as err:
-                    cause = self._worker_died(w, err)
+                    cause = self._worker_died(w, err, self.handles[w])
                     handle = self._replacement(w)
                     if handle is None:
                         self.active.remove(w)
