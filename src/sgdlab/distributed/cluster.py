@@ -83,9 +83,9 @@ def probe(address: str, timeout: float) -> int:
 
 
 def _on(node: str | None, soft: bool = False) -> Any:
-    """Ray's strategy placing an actor on ``node`` (None: Ray's default). Hard: Ray 2.60 placed
-    actors that reserve no CPU anywhere under a soft affinity (three of eight on the other node);
-    a hard one fails only if the node is gone, which the runs handle as a worker that died."""
+    """Ray's strategy placing an actor on ``node`` (None: Ray's default). Hard unless ``soft``: Ray
+    2.60 placed actors that reserve no CPU off their node under a soft affinity (3 of 4 tries); a
+    hard one fails only if the node is gone, which the runs handle as a worker that died."""
     if node is None:
         return "DEFAULT"
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy

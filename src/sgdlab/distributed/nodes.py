@@ -13,10 +13,11 @@ started it. :meth:`RayNodes.stop` signals the processes of one node, as ``ray st
 then SIGKILL after a grace period): the node's process group and every process descended from it
 (a raylet starts its workers in sessions of their own).
 
-The nodes use Ray's token authentication, the default of ``ray start --head`` since Ray 2.5x: the
-head uses the token in ``~/.ray/auth_token`` (Ray creates one if there is none), and every process
-that joins, the other nodes and each driver, needs ``RAY_AUTH_MODE=token`` in its environment
-(:attr:`RayNodes.env`), as with any such cluster. Linux only (``/proc``), as multi-node Ray is.
+The nodes use Ray's token authentication, the default of ``ray start --head`` in Ray 2.60: the head
+uses the token in ``~/.ray/auth_token`` (created with ``ray get-auth-token --generate`` if there is
+none), and every process that joins, the other nodes and each driver, needs ``RAY_AUTH_MODE=token``
+in its environment (:attr:`RayNodes.env`; in Python, before ``import ray``: Ray reads it then), as
+with any such cluster. Linux only (``/proc``), as multi-node Ray is.
 """
 
 from __future__ import annotations
@@ -140,6 +141,7 @@ class RayNodes:
         self._groups: list[int] = []
         self._stopped: list[bool] = []
         try:
+            self._ensure_token()
             for i in range(nodes):
                 self._start(head=i == 0)
             self.node_ids = self._wait_for_nodes()
@@ -148,6 +150,19 @@ class RayNodes:
             raise
 
     # ---- starting -----------------------------------------------------------------------------
+    def _ensure_token(self) -> None:
+        """Ray's token (``~/.ray/auth_token``), created by ``ray get-auth-token --generate`` if there is
+        none and none is given in the environment: with ``RAY_AUTH_MODE=token`` set, ``ray start``
+        refuses to start without one."""
+        if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH"):
+            return
+        if (Path.home() / ".ray" / "auth_token").exists():
+            return
+        out = subprocess.run([_ray_command(), "get-auth-token", "--generate"], capture_output=True, text=True,
+                             timeout=self.timeout, env={**os.environ, **self.env})
+        if out.returncode != 0:
+            raise RuntimeError(f"`ray get-auth-token --generate` failed: {_last_line(out.stderr or out.stdout)}")
+
     def _start(self, head: bool) -> None:
         # short: the node's Unix sockets live in it, and a socket path has at most 107 characters
         temp_dir = tempfile.mkdtemp(prefix="sgdray-", dir="/tmp")
