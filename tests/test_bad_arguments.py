@@ -251,7 +251,7 @@ rows(data.parse_size, "size", data.parse_size, ("huge", V), (3, T))
 # ---- sgdlab.distributed --------------------------------------------------------------------------
 
 for fn in (distributed.downpour, distributed.delay_tolerant_adagrad, distributed.easgd, distributed.eamsgd,
-           distributed.sync_sgd):
+           distributed.diloco, distributed.sync_sgd):
     call = lambda fn=fn, **kw: fn(_linear(), F.mse_loss, _xy(), **kw)  # noqa: E731
     rows(fn, "workers", lambda v, call=call: call(workers=v), (0, V), ("2", T), (17, V))
     rows(fn, "shards", lambda v, call=call: call(shards=v), (0, V))
@@ -270,6 +270,25 @@ rows(distributed.easgd, "synchronous", lambda v: distributed.easgd(_linear(), F.
      ("yes", T))
 rows(distributed.eamsgd, "momentum", lambda v: distributed.eamsgd(_linear(), F.mse_loss, _xy(), momentum=v),
      (1.0, V))
+rows(distributed.diloco, "inner_steps", lambda v: distributed.diloco(_linear(), F.mse_loss, _xy(), inner_steps=v),
+     (0, V), (2.0, T))
+rows(distributed.diloco, "outer_optimizer",
+     lambda v: distributed.diloco(_linear(), F.mse_loss, _xy(), outer_optimizer=v), ("nesterov", V), (1, T))
+rows(distributed.diloco, "outer_momentum",
+     lambda v: distributed.diloco(_linear(), F.mse_loss, _xy(), outer_momentum=v), (1.0, V), (NAN, V))
+rows(distributed.diloco, "outer_lr", lambda v: distributed.diloco(_linear(), F.mse_loss, _xy(), outer_lr=v), (0.0, V))
+rows(distributed.simulate_workers, "algorithm", lambda v: distributed.simulate_workers(v, "digits_logreg"),
+     ("sync", V), (1, T))
+rows(distributed.simulate_workers, "workers", lambda v: distributed.simulate_workers("downpour", "digits_logreg",
+                                                                                    workers=v), (0, V), (2.0, T))
+rows(distributed.simulate_workers, "rounds", lambda v: distributed.simulate_workers("diloco", "digits_logreg",
+                                                                                   rounds=v), (0, V))
+rows(distributed.simulate_workers, "tau", lambda v: distributed.simulate_workers("downpour", "digits_logreg", tau=v),
+     (4, V))
+rows(distributed.simulate_workers, "problem", lambda v: distributed.simulate_workers("easgd", v), ("mnist", V))
+rows(distributed.RayNodes, "nodes", lambda v: distributed.RayNodes(v), (0, V), ("2", T))
+rows(distributed.RayNodes, "object_store_mb", lambda v: distributed.RayNodes(object_store_mb=v), (10, V))
+rows(distributed.RayNodes, "timeout", lambda v: distributed.RayNodes(timeout=v), (0.0, V), (INF, V))
 rows(distributed.serial_sgd, "epochs", lambda v: distributed.serial_sgd(_linear(), F.mse_loss, _xy(), epochs=v),
      (0, V))
 rows(distributed.serial_sgd, "lr", lambda v: distributed.serial_sgd(_linear(), F.mse_loss, _xy(), lr=v), (-1.0, V))
