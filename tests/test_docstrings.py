@@ -19,7 +19,11 @@ MODULES = ["sgdlab._validation", "sgdlab.optim", "sgdlab.optim.momentum", "sgdla
            "sgdlab.compare.search",
            "sgdlab.compare.scoring",
            "sgdlab.compare.uncertainty",
-           "sgdlab.compare.baseline"]
+           "sgdlab.compare.baseline",
+           "sgdlab.optim.lion",
+           "sgdlab.optim.schedulefree",
+           "sgdlab.optim.lookahead",
+           ]
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -94,14 +94,7 @@ def optimizer_group(name: str) -> tuple[str, ...]:
     from .. import optim
 
     name = check("optimizers", name, Options(*GROUPS))
-    # Until issue 14a is merged, sgdlab.optim has neither QUICK nor groups: all 14 are the survey's.
-    if name == "quick":
-        return tuple(getattr(optim, "QUICK", optim.available()))
-    try:
-        return tuple(optim.available(name))
-    except TypeError:
-        names = optim.available()
-        return tuple(names) if name in ("all", "survey") else tuple(n for n in names if n == "adamw")
+    return tuple(optim.QUICK) if name == "quick" else tuple(optim.available(name))
 
 
 def select_optimizers(selection: str | Sequence[str]) -> tuple[str, ...]:

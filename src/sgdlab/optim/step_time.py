@@ -53,6 +53,8 @@ TORCH_EQUIVALENT = {
     "nadam": (torch.optim.NAdam, {}, ("default", "foreach")),
     "amsgrad": (torch.optim.Adam, {"amsgrad": True}, ("default", "foreach", "fused")),
     "adamw": (torch.optim.AdamW, {}, ("default", "foreach", "fused")),
+    "radam": (torch.optim.RAdam, {}, ("default", "foreach")),
+    "nadamw": (torch.optim.NAdam, {"decoupled_weight_decay": True}, ("default", "foreach")),
 }
 IMPLEMENTATION_FLAGS = {"default": {"foreach": False}, "foreach": {"foreach": True},
                         "fused": {"fused": True}}
