@@ -85,7 +85,9 @@ def fit(
             dtype, integer ones int64), or X a ``scipy.sparse`` matrix (each batch's rows are sliced
             from CSR and densified: the model gets a dense tensor, and memory holds one dense batch);
             or a map-style ``torch.utils.data.Dataset`` of ``(x, y)`` items (collated with
-            ``default_collate``).
+            ``default_collate``), or a ``DataLoader`` over one (its dataset and ``collate_fn`` are
+            used; ``fit``'s own ``batch_size``, ``shuffle`` and ``seed`` decide the batches, so runs
+            reproduce; a sampler ``fit`` cannot reproduce is refused).
         optimizer: an optimizer over the model's parameters (any ``torch.optim.Optimizer``, an sgdlab
             one, a ``GradientNoise``-wrapped one), or a name of ``sgdlab.optim.available()``, built
             as ``sgdlab.optim.create(name, model.parameters())`` with its defaults.
