@@ -79,7 +79,8 @@ for cls in (optim.get(name) for name in optim.available()):
     if "weight_decay" in inspect.signature(cls).parameters:
         rows(cls, "weight_decay", lambda v, cls=cls: cls(_params(), weight_decay=v), (-1e-4, V), (INF, V),
              ("0", T))
-for cls in (optim.Adam, optim.AdaMax, optim.Nadam, optim.AMSGrad, optim.AdamW, optim.QHAdam):
+for cls in (optim.Adam, optim.AdaMax, optim.Nadam, optim.AMSGrad, optim.AdamW, optim.QHAdam, optim.RAdam,
+            optim.NAdamW, optim.AdEMAMix, optim.ScheduleFreeAdamW):
     rows(cls, "betas", lambda v, cls=cls: cls(_params(), betas=v), (0.9, T), ((0.9,), V), ((0.9, 0.999, 0.5), V))
     rows(cls, "betas[1]", lambda v, cls=cls: cls(_params(), betas=(0.9, v)), (1.0, V), (NAN, V), ("0.9", T))
     rows(cls, "eps", lambda v, cls=cls: cls(_params(), eps=v), (-1e-8, V), (INF, V))
@@ -91,6 +92,28 @@ rows(optim.Adagrad, "lr_decay", lambda v: optim.Adagrad(_params(), lr_decay=v), 
 rows(optim.Adadelta, "rho", lambda v: optim.Adadelta(_params(), rho=v), (1.0, V), (INF, V))
 rows(optim.RMSprop, "alpha", lambda v: optim.RMSprop(_params(), alpha=v), (1.0, V), ("0.9", T))
 rows(optim.AggMo, "betas", lambda v: optim.AggMo(_params(), betas=v), (0.9, T), ((), V))
+rows(optim.RAdam, "decoupled_weight_decay", lambda v: optim.RAdam(_params(), decoupled_weight_decay=v), ("yes", T),
+     (1, T))
+rows(optim.NAdamW, "momentum_decay", lambda v: optim.NAdamW(_params(), momentum_decay=v), (0.004, V))
+rows(optim.Lion, "betas", lambda v: optim.Lion(_params(), betas=v), (0.9, T), ((0.9,), V))
+rows(optim.Lion, "betas[0]", lambda v: optim.Lion(_params(), betas=(v, 0.99)), (1.0, V), (NAN, V))
+rows(optim.AdEMAMix, "beta3", lambda v: optim.AdEMAMix(_params(), beta3=v), (1.0, V), ("0.9999", T))
+rows(optim.AdEMAMix, "alpha", lambda v: optim.AdEMAMix(_params(), alpha=v), (-1.0, V), (INF, V))
+rows(optim.AdEMAMix, "alpha_warmup", lambda v: optim.AdEMAMix(_params(), alpha_warmup=v), (-1, V), (10.0, T))
+rows(optim.AdEMAMix, "beta3_warmup", lambda v: optim.AdEMAMix(_params(), beta3_warmup=v), (-1, V), ("100", T))
+rows(optim.ScheduleFreeSGD, "momentum", lambda v: optim.ScheduleFreeSGD(_params(), momentum=v), (0.0, V), (1.0, V),
+     ("0.9", T))
+for cls in (optim.ScheduleFreeSGD, optim.ScheduleFreeAdamW):
+    rows(cls, "warmup_steps", lambda v, cls=cls: cls(_params(), warmup_steps=v), (-1, V), (1.5, T))
+rows(optim.ScheduleFreeAdamW, "betas[0]", lambda v: optim.ScheduleFreeAdamW(_params(), betas=(v, 0.999)), (0.0, V))
+rows(optim.Lookahead, "optimizer", lambda v: optim.Lookahead(v), ("adam", T), (optim.ScheduleFreeSGD(_params()), V))
+rows(optim.Lookahead, "k", lambda v: optim.Lookahead(optim.SGD(_params()), k=v), (0, V), (2.5, T))
+rows(optim.Lookahead, "alpha", lambda v: optim.Lookahead(optim.SGD(_params()), alpha=v), (1.5, V), (NAN, V), ("1", T))
+rows(optim.recompute_bn, "model", lambda v: optim.recompute_bn(v, torch.zeros(2, 3)), ("net", T))
+rows(optim.recompute_bn, "data", lambda v: optim.recompute_bn(torch.nn.BatchNorm1d(3), v), (3, T), ([], V), (["x"], V))
+rows(optim.recompute_bn, "max_batches", lambda v: optim.recompute_bn(torch.nn.BatchNorm1d(3), torch.zeros(2, 3),
+                                                                      max_batches=v), (0, V), (1.5, T))
+rows(optim.available, "group", optim.available, ("recent", V), (1, T))
 rows(optim.GradientNoise, "eta", lambda v: optim.GradientNoise(optim.SGD(_params()), eta=v), (-1.0, V), (NAN, V),
      ("1", T))
 rows(optim.GradientNoise, "gamma", lambda v: optim.GradientNoise(optim.SGD(_params()), gamma=v), (INF, V))
@@ -244,7 +267,7 @@ rows(data.parse_size, "size", data.parse_size, ("huge", V), (3, T))
 # ---- sgdlab.distributed --------------------------------------------------------------------------
 
 for fn in (distributed.downpour, distributed.delay_tolerant_adagrad, distributed.easgd, distributed.eamsgd,
-           distributed.sync_sgd):
+           distributed.diloco, distributed.sync_sgd):
     call = lambda fn=fn, **kw: fn(_linear(), F.mse_loss, _xy(), **kw)  # noqa: E731
     rows(fn, "workers", lambda v, call=call: call(workers=v), (0, V), ("2", T), (17, V))
     rows(fn, "shards", lambda v, call=call: call(shards=v), (0, V))
@@ -263,6 +286,25 @@ rows(distributed.easgd, "synchronous", lambda v: distributed.easgd(_linear(), F.
      ("yes", T))
 rows(distributed.eamsgd, "momentum", lambda v: distributed.eamsgd(_linear(), F.mse_loss, _xy(), momentum=v),
      (1.0, V))
+rows(distributed.diloco, "inner_steps", lambda v: distributed.diloco(_linear(), F.mse_loss, _xy(), inner_steps=v),
+     (0, V), (2.0, T))
+rows(distributed.diloco, "outer_optimizer",
+     lambda v: distributed.diloco(_linear(), F.mse_loss, _xy(), outer_optimizer=v), ("nesterov", V), (1, T))
+rows(distributed.diloco, "outer_momentum",
+     lambda v: distributed.diloco(_linear(), F.mse_loss, _xy(), outer_momentum=v), (1.0, V), (NAN, V))
+rows(distributed.diloco, "outer_lr", lambda v: distributed.diloco(_linear(), F.mse_loss, _xy(), outer_lr=v), (0.0, V))
+rows(distributed.simulate_workers, "algorithm", lambda v: distributed.simulate_workers(v, "digits_logreg"),
+     ("sync", V), (1, T))
+rows(distributed.simulate_workers, "workers", lambda v: distributed.simulate_workers("downpour", "digits_logreg",
+                                                                                    workers=v), (0, V), (2.0, T))
+rows(distributed.simulate_workers, "rounds", lambda v: distributed.simulate_workers("diloco", "digits_logreg",
+                                                                                   rounds=v), (0, V))
+rows(distributed.simulate_workers, "tau", lambda v: distributed.simulate_workers("downpour", "digits_logreg", tau=v),
+     (4, V))
+rows(distributed.simulate_workers, "problem", lambda v: distributed.simulate_workers("easgd", v), ("mnist", V))
+rows(distributed.RayNodes, "nodes", lambda v: distributed.RayNodes(v), (0, V), ("2", T))
+rows(distributed.RayNodes, "object_store_mb", lambda v: distributed.RayNodes(object_store_mb=v), (10, V))
+rows(distributed.RayNodes, "timeout", lambda v: distributed.RayNodes(timeout=v), (0.0, V), (INF, V))
 rows(distributed.serial_sgd, "epochs", lambda v: distributed.serial_sgd(_linear(), F.mse_loss, _xy(), epochs=v),
      (0, V))
 rows(distributed.serial_sgd, "lr", lambda v: distributed.serial_sgd(_linear(), F.mse_loss, _xy(), lr=v), (-1.0, V))
@@ -317,15 +359,26 @@ rows(compare.write_report, "config", lambda v: compare.write_report([], [], "/tm
      ([1], T))
 rows(compare.write_report, "animations", lambda v: compare.write_report([], [], "/tmp/x", animations=v), ("no", T))
 rows(compare.recommend, "analysis", compare.recommend, ({}, T))
-rows(compare.run_trial, "spec", compare.run_trial, ("spec", T))
-rows(compare.run_trial, "phase", lambda v: compare.run_trial(compare.TrialSpec("digits_mlp", "sgd", 0.1, 0, 1, 64),
-                                                             v), ("warmup", V))
+rows(compare.run_trial, "trial", compare.run_trial, ("spec", T))
 rows(compare.protocol.grid, "mode", compare.protocol.grid, ("fast", V), (1, T))
+rows(problems.resolve, "problem", problems.resolve, ("mnist", V), (3, T), ("no_such_file.py", V))
+rows(problems.is_builtin, "problem", problems.is_builtin, ("digits_mlp", T))
+rows(compare.compare, "tuning", lambda v: compare.compare(tuning=v), ("random", V))
+rows(compare.compare, "trials", lambda v: compare.compare(trials=v), (0, V))
+rows(compare.compare, "score_by", lambda v: compare.compare(score_by=v), ("epochs", V))
+rows(compare.analyze, "score_by", lambda v: compare.analyze([], [], score_by=v), ("epochs", V))
+rows(compare.search_space, "optimizer", lambda v: compare.search_space(v, {"lr": 0.1}), (3, T))
+rows(compare.search_space, "defaults", lambda v: compare.search_space("sgd", v), ([0.1], T))
+rows(compare.Problem, "epochs", lambda v: compare.Problem.from_model(_linear, F.mse_loss, _xy(), _xy(), epochs=v),
+     (0, V), ("3", T))
+rows(compare.Problem, "model_fn", lambda v: compare.Problem.from_model(v, F.mse_loss, _xy(), _xy()), (3, T))
+rows(compare.Problem, "target", lambda v: compare.Problem.from_model(_linear, F.mse_loss, _xy(), _xy(), target=v),
+     (INF, V))
+rows(compare.Problem, "train", lambda v: compare.Problem.from_model(_linear, F.mse_loss, v, _xy()), ([1, 2, 3], T))
 
 #: Public callables that take arguments but are not walked, and why.
 NOT_WALKED = {
-    "sgdlab.optim.FlatOptimizer": "the base class: walked through each of the 14 optimizers",
-    "sgdlab.optim.available": "takes no argument",
+    "sgdlab.optim.FlatOptimizer": "the base class: walked through each of the optimizers",
     "sgdlab.lab.names": "takes no argument",
     "sgdlab.data.available_texts": "takes no argument",
     "sgdlab.problems.available": "takes no argument",
@@ -337,7 +390,8 @@ NOT_WALKED = {
                         "sgdlab.distributed": ["Curve", "DistributedResult"],
                         "sgdlab.problems": ["Budget", "Problem", "Task"],
                         "sgdlab.train": ["TrainContext", "History"],
-                        "sgdlab.compare": ["Analysis", "CompareOutput", "CompareResult", "Settings", "TrialSpec"]
+                        "sgdlab.compare": ["Analysis", "CompareOutput", "CompareResult", "Planned", "Settings",
+                                           "TrialSpec"]
                         }.items() for name in names},
 }
 

@@ -16,6 +16,8 @@ def test_optimizers_lists_every_optimizer_with_paper_equations_and_defaults():
     assert "Kingma & Ba 2015" in result.output
     assert "v_hat_t = max(v_hat_{t-1}, v_t)" in result.output
     assert "keras  lr=0.001, rho=0.95, eps=1e-07" in result.output  # Adadelta's Keras defaults
+    assert "schedulefree_adamw  (sgdlab.optim.ScheduleFreeAdamW)" in result.output
+    assert "Symbolic Discovery of Optimization Algorithms" in result.output  # Lion's paper
 
 
 def test_optimizers_with_a_name_shows_only_that_one():

@@ -14,9 +14,19 @@ MODULES = ["sgdlab._validation", "sgdlab.optim", "sgdlab.optim.momentum", "sgdla
            "sgdlab.data.synthetic", "sgdlab.parallel", "sgdlab.parallel.hogwild",
            "sgdlab.parallel.command", "sgdlab.parallel.benchmark", "sgdlab.parallel.mf", "sgdlab.compare", "sgdlab.compare.analysis", "sgdlab.compare.report",
            "sgdlab.problems",
+           "sgdlab.problems.base",
+           "sgdlab.problems.fingerprint",
+           "sgdlab.compare.search",
+           "sgdlab.compare.scoring",
+           "sgdlab.compare.uncertainty",
+           "sgdlab.compare.baseline",
+           "sgdlab.optim.lion",
+           "sgdlab.optim.schedulefree",
+           "sgdlab.optim.lookahead",
            "sgdlab.optim.muon",
            "sgdlab.optim.adafactor",
-           "sgdlab.optim.soap"]
+           "sgdlab.optim.soap",
+           ]
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -88,7 +88,7 @@ def optimizers_command(
     from . import optim
 
     classes = [optim.get(name)] if name is not None else [optim.get(n) for n in optim.available()]
-    typer.echo("\n\n".join(f"{cls.__name__.lower()}  (sgdlab.optim.{cls.__name__})\n"
+    typer.echo("\n\n".join(f"{cls.NAME}  (sgdlab.optim.{cls.__name__})\n"
                             + optim.describe(cls, indent="  ") for cls in classes))
 
 

@@ -1,6 +1,7 @@
 """A tiny least-squares problem for the runner's tests: trains in milliseconds.
 
-Module-level builders, so that worker processes (spawned) can unpickle the problems."""
+Module-level builders, so that worker processes (spawned) can unpickle the problems. ``USER_FILE`` is
+the same problem as a user's file for ``--problem FILE.py``."""
 
 from __future__ import annotations
 
@@ -39,3 +40,17 @@ BROKEN = Problem(name="broken", title="Fails for seed 1", description="For error
                  metric="loss", higher_is_better=False, target=0.05,
                  quick=Budget(epochs=2, batch_size=16), full=Budget(epochs=2, batch_size=16),
                  builder=build_broken)
+
+USER_FILE = """
+import numpy as np
+import torch
+from sgdlab.compare import Problem
+
+rng = np.random.default_rng(1234)
+X = torch.tensor(rng.standard_normal((96, 4)), dtype=torch.float32)
+Y = X @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
+
+def make_problem():
+    return Problem.from_model(lambda: torch.nn.Linear(4, 1), torch.nn.functional.mse_loss, (X[:64], Y[:64]),
+                              (X[64:], Y[64:]), target={target}, epochs=3, batch_size=16, name="mine")
+"""

@@ -10,12 +10,13 @@ from sgdlab.compare.store import Store
 def _record(key="k1", status="ok", epochs=2, **kw):
     history = [{"epoch": e, "updates": 10 * e, "train_loss": 1.0 / e, "val_loss": 1.5 / e,
                 "val_metric": 0.5 + 0.1 * e, "time": 0.25 * e} for e in range(1, epochs + 1)]
-    return {"key": key, "problem": "p", "optimizer": "adam", "lr": 0.01, "seed": 0, "epochs": epochs,
-            "batch_size": 32, "convention": "paper", "phase": "tune", "status": status, "error": None,
-            "final_val_metric": 0.7, "final_test_metric": 0.68, "final_test_loss": 0.9, "wall_time": 1.5,
+    return {"key": key, "problem": "p", "problem_key": "f" * 20, "optimizer": "adam", "lr": 0.01,
+            "hparams": {"lr": 0.01, "betas": [0.9, 0.999]}, "seed": 0, "epochs": epochs, "batch_size": 32,
+            "convention": "paper", "tuning": "external", "phase": "tune", "study": 0, "trial": 1,
+            "status": status, "error": None, "final_val_metric": 0.7, "final_test_metric": 0.68,
+            "final_test_loss": 0.9, "budget_steps": 20 * epochs, "train_seconds": 0.5, "wall_time": 1.5,
             "config": {"optimizer": {"lr": 0.01, "betas": [0.9, 0.999]}}, "history": history,
-            "sgdlab_version": "0.1.0", "torch_version": "2.13.0", "created": "2026-11-30T07:00:00+00:00",
-            **kw}
+            "sgdlab_version": "0.3.0", "torch_version": "2.13.0", "created": "2026-12-02T07:00:00+00:00", **kw}
 
 
 def test_a_trial_round_trips_with_its_epochs_and_config(tmp_path):
@@ -84,8 +85,27 @@ def test_a_store_of_another_schema_version_is_refused(tmp_path):
     db = sqlite3.connect(tmp_path / "s.sqlite")
     db.execute("update meta set value = '99' where name = 'schema_version'")
     db.commit()
-    with pytest.raises(ValueError, match="a store of schema version 1, which this sgdlab reads, not 99"):
+    with pytest.raises(ValueError, match="a store of schema version 2, which this sgdlab reads, not 99"):
         Store(tmp_path / "s.sqlite")
+
+
+def test_a_store_of_schema_1_is_refused_saying_why_and_what_to_do(tmp_path):
+    db = sqlite3.connect(tmp_path / "old.sqlite")
+    db.executescript("create table meta (name text primary key, value text not null);"
+                     "insert into meta values ('schema_version', '1');")
+    db.commit()
+    with pytest.raises(ValueError, match="not 1: it was written by an earlier sgdlab, which keyed trials by the "
+                                         "problem's name.*start a new store"):
+        Store(tmp_path / "old.sqlite")
+
+
+def test_the_learning_rate_column_comes_from_the_hyper_parameters(tmp_path):
+    with Store(tmp_path / "s.sqlite") as store:
+        record = _record()
+        del record["lr"]
+        store.add(record)
+        assert store.trials()[0]["lr"] == 0.01
+        assert sqlite3.connect(tmp_path / "s.sqlite").execute("select lr from trials").fetchone() == (0.01,)
 
 
 def test_a_directory_is_refused(tmp_path):
@@ -98,3 +118,32 @@ def test_a_record_missing_fields_is_refused_naming_them(tmp_path):
     del record["seed"]
     with Store(tmp_path / "s.sqlite") as store, pytest.raises(ValueError, match="it lacks seed"):
         store.add(record)
+
+
+def test_an_interrupt_after_the_commit_is_not_hidden_by_a_failed_rollback(tmp_path):
+    with Store(tmp_path / "s.sqlite") as store:
+        real = store._db  # a connection whose COMMIT succeeds, then Ctrl-C arrives
+
+        class Connection:
+            def __getattr__(self, name):
+                return getattr(real, name)
+
+            def cursor(self):
+                cur = real.cursor()
+
+                class Cursor:
+                    def __getattr__(self, name):
+                        return getattr(cur, name)
+
+                    def execute(self, sql, *args):
+                        out = cur.execute(sql, *args)
+                        if sql == "COMMIT":
+                            raise KeyboardInterrupt
+                        return out
+                return Cursor()
+
+        store._db = Connection()
+        with pytest.raises(KeyboardInterrupt):
+            store.add(_record())
+        store._db = real
+        assert len(store) == 1  # the trial was committed, and stays

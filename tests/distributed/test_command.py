@@ -24,8 +24,13 @@ def sgdlab(*args, without_ray=False):
     (["downpour", "--problem", "no_such_problem"], "Invalid problem: 'no_such_problem'"),
     (["downpour", "--problem", "digits_logreg", "--on-worker-failure", "retry"], "Invalid on_worker_failure: 'retry'"),
     (["downpour"], "Missing option '--problem'"),
+    (["downpour", "--problem", "digits_logreg", "--inner-steps", "4"],
+     "Invalid inner_steps: 4 (expected no inner_steps: it applies to diloco, not downpour)"),
+    (["diloco", "--problem", "digits_logreg", "--outer-optimizer", "sgd"],
+     "Invalid outer_momentum: 0.9 (expected 0: the outer optimizer 'sgd' takes no momentum)"),
 ], ids=["unknown-algorithm", "option-not-for-the-algorithm", "option-not-for-serial", "bad-workers",
-        "workers-not-a-number", "bad-problem", "bad-failure-policy", "no-problem"])
+        "workers-not-a-number", "bad-problem", "bad-failure-policy", "no-problem", "diloco-option-for-downpour",
+        "diloco-outer-sgd-with-momentum"])
 def test_a_usage_error_is_one_line_and_exit_status_2(args, message):
     out = sgdlab(*args)
     assert out.returncode == 2, out.stderr

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 import sgdlab.distributed
-from sgdlab.distributed import Cluster, delay_tolerant_adagrad, downpour, eamsgd, easgd, run, serial_sgd, sync_sgd
+from sgdlab.distributed import (Cluster, delay_tolerant_adagrad, diloco, downpour, eamsgd, easgd, run, serial_sgd,
+                                simulate_workers, sync_sgd)
 from sgdlab.distributed.algorithms import FUNCTIONS, TAKEN_BY
 
 X = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
@@ -52,6 +53,23 @@ def model():
      "Invalid on_worker_failure: 'reassign' (expected 'replace' or 'raise'"),
     (lambda: eamsgd(model(), MSE, (X, Y), momentum=0.0), ValueError,
      "Invalid momentum: 0.0 (expected a number in (0, 1))"),
+    (lambda: diloco(model(), MSE, (X, Y), inner_steps=0), ValueError, "Invalid inner_steps: 0 (expected an int >= 1)"),
+    (lambda: diloco(model(), MSE, (X, Y), outer_optimizer="sgd"), ValueError,
+     "Invalid outer_momentum: 0.9 (expected 0: the outer optimizer 'sgd' takes no momentum)"),
+    (lambda: diloco(model(), MSE, (X, Y), outer_momentum=1.0), ValueError,
+     "Invalid outer_momentum: 1.0 (expected a number in [0, 1))"),
+    (lambda: diloco(model(), MSE, (X, Y), optimizer="adamx"), ValueError, "Invalid optimizer: 'adamx'"),
+    (lambda: diloco(model(), MSE, (X, Y), on_worker_failure="reassign"), ValueError,
+     "Invalid on_worker_failure: 'reassign' (expected 'replace' or 'raise'"),
+    (lambda: run("diloco", "digits_logreg", tau=4), ValueError,
+     "Invalid tau: 4 (expected no tau: it applies to easgd, eamsgd, not diloco)"),
+    (lambda: simulate_workers("sync", "digits_logreg"), ValueError,
+     "Invalid algorithm: 'sync' (expected one of 'downpour', 'dtadagrad', 'easgd', 'diloco')"),
+    (lambda: simulate_workers("downpour", "digits_logreg", inner_steps=4), ValueError,
+     "Invalid inner_steps: 4 (expected no inner_steps: it applies to diloco, not downpour)"),
+    (lambda: simulate_workers("easgd", "digits_bn_free", workers=4), ValueError, "Invalid problem: 'digits_bn_free'"),
+    (lambda: simulate_workers("easgd", "digits_mlp_bn"), ValueError,
+     "Invalid model: 'MLP' (expected a model without buffers"),
     (lambda: sync_sgd(model(), MSE, (X, Y), batch_size=0), ValueError, "Invalid batch_size: 0 (expected an int >= 1)"),
     (lambda: sync_sgd("model", MSE, (X, Y)), TypeError,
      "Invalid model: 'model' of type str (expected a torch.nn.Module)"),
@@ -63,7 +81,8 @@ def model():
     (lambda: run("downpour", "digits_logreg", tau=4), ValueError,
      "Invalid tau: 4 (expected no tau: it applies to easgd, eamsgd, not downpour)"),
     (lambda: run("serial", "digits_logreg", workers=2), ValueError,
-     "Invalid workers: 2 (expected no workers: it applies to downpour, dtadagrad, easgd, eamsgd, sync, not serial)"),
+     "Invalid workers: 2 (expected no workers: it applies to downpour, dtadagrad, easgd, eamsgd, diloco, sync, "
+     "not serial)"),
     (lambda: Cluster(connect_timeout=0), ValueError, "Invalid connect_timeout: 0 (expected a finite number > 0)"),
     (lambda: Cluster(address=" "), ValueError, "Invalid address: ' '"),
 ])

@@ -19,8 +19,8 @@ ray = pytest.importorskip("ray", reason="needs the distributed extra: pip instal
 from typer.testing import CliRunner  # noqa: E402
 
 from sgdlab.cli import app  # noqa: E402
-from sgdlab.distributed import (Cluster, delay_tolerant_adagrad, downpour, eamsgd, easgd, probe,  # noqa: E402
-                                sync_sgd)
+from sgdlab.distributed import (Cluster, delay_tolerant_adagrad, diloco, downpour, eamsgd, easgd,  # noqa: E402
+                                probe, sync_sgd)
 from sgdlab.distributed.server import OptimizerServer  # noqa: E402
 
 N_EXAMPLES, DIM = 512, 8
@@ -67,8 +67,9 @@ STEPS = 2 * N_EXAMPLES // 32  # two epochs of batch 32
     (easgd, {"lr": 0.1, "tau": 4}, True),
     (eamsgd, {"lr": 0.02, "tau": 4, "momentum": 0.9}, True),
     (easgd, {"lr": 0.1, "tau": 4, "synchronous": True}, False),
+    (diloco, {"lr": 0.05, "inner_steps": 4, "outer_momentum": 0.5}, False),
     (sync_sgd, {"lr": 0.1}, False),
-], ids=["downpour", "dtadagrad", "easgd", "eamsgd", "easgd-sync", "sync"])
+], ids=["downpour", "dtadagrad", "easgd", "eamsgd", "easgd-sync", "diloco", "sync"])
 def test_each_algorithm_lowers_the_loss_on_ray(cluster, regression, fn, kwargs, async_):
     result = fn(linear(), MSE, regression, workers=2, shards=2, epochs=2, batch_size=32, cluster=cluster,
                 **kwargs)
@@ -93,15 +94,33 @@ def test_sync_sgd_on_ray_is_full_batch_gradient_descent_when_each_worker_takes_i
     X, y = regression
     result = sync_sgd(linear(), MSE, regression, workers=2, shards=2, lr=0.2, epochs=6,
                       batch_size=N_EXAMPLES // 2, cluster=cluster)
-    # each worker's gradient is its half's mean gradient; their mean is the full gradient
+    # each worker's gradient is its half's mean gradient; their mean is the full gradient.
+    # 6 epochs of 2 minibatches = 12 gradients: 6 rounds of the 2 workers' whole halves
+    np.testing.assert_allclose(result.params, full_batch_gradient_descent(X, y, lr=0.2, steps=6), rtol=1e-4,
+                               atol=1e-5)
+    assert result.updates == 6 and result.staleness == {0: 12}
+
+
+def full_batch_gradient_descent(X, y, lr, steps):
+    """``linear()``'s [w, b] after ``steps`` steps of gradient descent on the mean squared error, in NumPy."""
     model = linear()
     w, b = model.weight.detach().numpy().ravel().astype(float), model.bias.item()
     Xn, yn = X.numpy().astype(float), y.numpy().ravel().astype(float)
-    # 6 epochs of 2 minibatches = 12 gradients: 6 rounds of the 2 workers' whole halves
-    for _ in range(6):
+    for _ in range(steps):
         r = Xn @ w + b - yn
-        w, b = w - 0.2 * 2 * Xn.T @ r / len(yn), b - 0.2 * 2 * r.mean()
-    np.testing.assert_allclose(result.params, np.append(w, b), rtol=1e-4, atol=1e-5)
+        w, b = w - lr * 2 * Xn.T @ r / len(yn), b - lr * 2 * r.mean()
+    return np.append(w, b)
+
+
+def test_diloco_on_ray_with_one_inner_sgd_step_and_outer_averaging_is_full_batch_gradient_descent(cluster,
+                                                                                                    regression):
+    X, y = regression
+    result = diloco(linear(), MSE, regression, workers=2, shards=2, epochs=6, batch_size=N_EXAMPLES // 2,
+                    inner_steps=1, optimizer="sgd", lr=0.2, outer_optimizer="sgd", outer_lr=1.0, outer_momentum=0.0,
+                    cluster=cluster)
+    # the mean of the two halves' one-step descents is one step with the full gradient
+    np.testing.assert_allclose(result.params, full_batch_gradient_descent(X, y, lr=0.2, steps=6), rtol=1e-4,
+                               atol=1e-5)
     assert result.updates == 6 and result.staleness == {0: 12}
 
 
@@ -131,7 +150,8 @@ def kill_when(cluster, what, after_updates, run_dir):
     (downpour, {"lr": 0.1}, "replace"),
     (easgd, {"lr": 0.1, "tau": 2}, "reassign"),
     (sync_sgd, {"lr": 0.1}, "replace"),
-], ids=["downpour-replace", "easgd-reassign", "sync-replace"])
+    (diloco, {"lr": 0.05, "inner_steps": 2, "outer_momentum": 0.5}, "replace"),
+], ids=["downpour-replace", "easgd-reassign", "sync-replace", "diloco-replace"])
 def test_a_worker_killed_mid_run_is_replaced_or_its_share_reassigned_and_training_finishes(
         cluster, regression, tmp_path, fn, kwargs, policy):
     killer = kill_when(cluster, "worker", after_updates=4, run_dir=tmp_path)
@@ -144,6 +164,31 @@ def test_a_worker_killed_mid_run_is_replaced_or_its_share_reassigned_and_trainin
     assert any(word in e for e in result.events), result.events
     # the work of the dead worker was done by another: (almost) every minibatch reached the server
     assert result.steps >= STEPS - 4
+    assert result.final_loss < 0.1 * result.curve.loss[0]
+
+
+@pytest.mark.parametrize("fn, kwargs", [(downpour, {"lr": 0.1}), (sync_sgd, {"lr": 0.1})], ids=["downpour", "sync"])
+def test_when_no_new_worker_can_be_placed_the_run_goes_on_with_the_workers_it_has(cluster, regression, tmp_path,
+                                                                                 monkeypatch, fn, kwargs):
+    from sgdlab.distributed._actors import RemoteWorker
+
+    cluster.give_back(*cluster.take(2, 1))   # two idle workers for the run: only replacements are new
+    monkeypatch.setattr(cluster, "new_worker", lambda: RemoteWorker.options(num_cpus=1000).remote())  # never placed
+    killer = kill_when(cluster, "worker", after_updates=4, run_dir=tmp_path)
+    tick = time.monotonic()
+    result = fn(slow_linear(0.008), MSE, regression, workers=2, shards=1, epochs=2, shard_timeout=3,
+                checkpoint_dir=tmp_path, cluster=cluster, **kwargs)
+    killer.join(timeout=5)
+    assert time.monotonic() - tick < 60
+    assert result.worker_failures == 1
+    assert any("no new worker could be started for worker" in e and "the workers it has" in e
+               for e in result.events), result.events
+    if fn is downpour:   # the survivor ran the dead worker's share too: every minibatch reached the server
+        assert any("the first worker to finish takes over" in e for e in result.events), result.events
+        assert result.steps >= STEPS - 4
+    else:                # the rounds went on with one worker
+        assert any("the rounds go on with the 1 worker(s) left" in e for e in result.events), result.events
+        assert STEPS // 2 <= result.steps < STEPS
     assert result.final_loss < 0.1 * result.curve.loss[0]
 
 

@@ -63,6 +63,33 @@ def test_sync_sgd_server_takes_one_step_with_the_mean_of_the_rounds_gradients():
     assert server.version == 1 and server.steps == 3
 
 
+def test_diloco_outer_step_is_nesterov_momentum_on_the_mean_of_the_pushed_deltas():
+    # DiLoCo's server: synchronous SGD's add/apply with theta_{t-1} - theta_i in place of gradients
+    server = OptimizerServer(X0, "nag", lr=0.7, optimizer_options={"momentum": 0.9})
+    theta, b = X0.copy(), np.zeros(3)
+    for local in ([X0 + G1, X0 - G2, X0 + 0.5 * G3], [X0 - G3, X0 + G1 - G2, X0]):
+        version = server.read(0)[1]
+        start = server.params.numpy()
+        for w, theta_i in enumerate(local):
+            assert server.add(w, start - theta_i, version, 4) == 0
+        assert server.apply() == 3
+        # the paper: Delta = 1/k sum_i (theta_{t-1} - theta_i); outer Nesterov momentum, torch's form
+        delta = np.mean([theta - theta_i for theta_i in local], axis=0)
+        b = 0.9 * b + delta
+        theta = theta - 0.7 * (delta + 0.9 * b)
+        np.testing.assert_allclose(server.params.numpy(), theta, rtol=1e-12)
+    assert server.version == 2 and server.steps == 24
+
+
+def test_diloco_outer_sgd_at_lr_1_sets_the_parameters_to_the_workers_mean():
+    server = OptimizerServer(X0, "sgd", lr=1.0)
+    local = [X0 + G1, X0 - G2, X0 + 0.5 * G3]
+    for w, theta_i in enumerate(local):
+        server.add(w, X0 - theta_i, 0, 4)
+    server.apply()
+    np.testing.assert_allclose(server.params.numpy(), np.mean(local, axis=0), rtol=1e-12)
+
+
 def adaptive_revision_by_hand(x0, z0, alpha, events):
     """The paper's AdaptiveRevision, per coordinate, written out: events are ("read", w) or
     ("push", w, g); each push uses the z of that worker's last read."""

@@ -7,8 +7,8 @@ import torch
 
 from sgdlab.distributed import serial_sgd, simulate_delays
 from sgdlab.distributed.server import ElasticServer, OptimizerServer, shard_bounds
-from sgdlab.distributed.worker import (ElasticWorker, LocalShards, Replica, Stats, downpour_loop, easgd_loop,
-                                       easgd_sync_round)
+from sgdlab.distributed.worker import (ElasticWorker, InnerTrainer, LocalShards, Replica, Stats, diloco_round,
+                                       downpour_loop, easgd_loop, easgd_sync_round)
 
 N, D, B = 24, 3, 4
 
@@ -195,3 +195,76 @@ def test_with_delay_delay_tolerant_adagrad_replays_the_papers_update_in_simulati
 
 def test_stats_start_empty():
     assert Stats().as_dict() == {"steps": 0, "losses": [], "compute_s": 0.0, "wait_s": 0.0}
+
+
+def diloco_by_hand(replicas, x0, X, y, rounds, H, inner_lr, outer_lr, momentum):
+    """The paper's Algorithm 1 with inner SGD and outer Nesterov momentum in torch's form
+    (b <- mu b + Delta; theta <- theta - lr (Delta + mu b)), in NumPy."""
+    theta, b = x0.copy(), np.zeros(D)
+    for t in range(rounds):
+        locals_ = []
+        for r in replicas:
+            w = theta.copy()
+            for h in range(H):
+                w = w - inner_lr * grad_by_hand(w, *batch(r, t * H + h, X, y))
+            locals_.append(w)
+        delta = np.mean([theta - w for w in locals_], axis=0)
+        b = momentum * b + delta
+        theta = theta - outer_lr * (delta + momentum * b)
+    return theta, locals_
+
+
+def run_diloco_in_process(data, x0, rounds, H, inner_lr, outer, outer_options):
+    replicas = [Replica(linear(x0), torch.nn.functional.mse_loss, data, batch_size=B, seed=2, stream=w)
+                for w in (0, 1)]
+    server = OptimizerServer(x0, outer["optimizer"], lr=outer["lr"], optimizer_options=outer_options)
+    shards = LocalShards([server], [0, D])
+    trainers = [InnerTrainer(r, "sgd", lr=inner_lr) for r in replicas]
+    for t in range(rounds):
+        for w, trainer in enumerate(trainers):
+            diloco_round(trainer, shards, w, t * H, H)
+        assert server.apply() == 2
+    return server, replicas, trainers
+
+
+def test_diloco_with_outer_sgd_at_lr_1_is_periodic_model_averaging(data):
+    X, y = data
+    x0 = np.array([0.4, 0.1, -0.3])
+    server, replicas, trainers = run_diloco_in_process(data, x0, rounds=3, H=4, inner_lr=0.05,
+                                                       outer={"optimizer": "sgd", "lr": 1.0}, outer_options=None)
+    # every round: theta <- the mean of the workers' parameters after their H local steps
+    theta = x0.copy()
+    for t in range(3):
+        ends = []
+        for r in replicas:
+            w = theta.copy()
+            for h in range(4):
+                w = w - 0.05 * grad_by_hand(w, *batch(r, t * 4 + h, X, y))
+            ends.append(w)
+        theta = np.mean(ends, axis=0)
+    np.testing.assert_allclose([tr.replica.flat() for tr in trainers], ends, rtol=1e-12)  # the last round's
+    np.testing.assert_allclose(server.params.numpy(), theta, rtol=1e-12)
+    np.testing.assert_allclose(server.params.numpy(), np.mean([tr.replica.flat() for tr in trainers], axis=0),
+                               rtol=1e-12)
+    assert server.version == 3 and server.steps == 2 * 3 * 4 and dict(server.staleness) == {0: 6}
+
+
+def test_diloco_round_follows_the_papers_algorithm_with_an_outer_nesterov_step(data):
+    X, y = data
+    x0 = np.array([0.4, 0.1, -0.3])
+    server, replicas, _ = run_diloco_in_process(data, x0, rounds=3, H=3, inner_lr=0.05,
+                                                outer={"optimizer": "nag", "lr": 0.7}, outer_options={"momentum": 0.9})
+    theta, _ = diloco_by_hand(replicas, x0, X, y, rounds=3, H=3, inner_lr=0.05, outer_lr=0.7, momentum=0.9)
+    np.testing.assert_allclose(server.params.numpy(), theta, rtol=1e-10)
+
+
+def test_diloco_workers_keep_their_inner_optimizer_state_across_rounds(data):
+    x0 = np.zeros(D)
+    replica = Replica(linear(x0), torch.nn.functional.mse_loss, data, batch_size=B)
+    trainer = InnerTrainer(replica, "adamw", lr=0.01)
+    stats = Stats()
+    trainer.train(x0, 0, 2, stats)
+    state = trainer.optimizer.state[replica.params[0]]
+    assert int(state["step"]) == 2
+    trainer.train(x0, 2, 3, stats)   # a new round from the server's parameters: the moments go on
+    assert int(trainer.optimizer.state[replica.params[0]]["step"]) == 5 and stats.steps == 5

@@ -5,9 +5,11 @@ import re
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from typer.testing import CliRunner
 
+import sgdlab
 from sgdlab import lab
 from sgdlab.cli import app
 
@@ -169,3 +171,22 @@ def test_mp4_without_ffmpeg_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr(figures.shutil, "which", lambda name: None)
     with pytest.raises(ValueError, match="ffmpeg"):
         lab.animate("beale", ["adam"], steps=5, out=tmp_path / "b.mp4")
+
+
+def test_every_optimizer_has_its_own_colour_and_a_default_learning_rate():
+    from sgdlab.lab import figures
+
+    names = sgdlab.optim.available()
+    assert set(names) <= set(figures.DEFAULT_LR) and set(names) <= set(figures.COLORS)
+    colours = list(figures.COLORS.values())
+    assert len(set(colours)) == len(colours)
+
+
+ELEMENTWISE_MODERN = ["radam", "nadamw", "lion", "schedulefree_sgd", "schedulefree_adamw", "ademamix"]
+
+
+def test_the_elementwise_modern_optimizers_race_on_beale_from_their_default_rates():
+    r = lab.race("beale", ELEMENTWISE_MODERN, steps=300)
+    start = lab.get("beale").value(torch.tensor(lab.SCENES["beale"]["start"], dtype=torch.float64))
+    for name, res in r.results.items():
+        assert not res.diverged and res.fun < 0.1 * float(start), name

@@ -22,6 +22,12 @@ ROSENBROCK = {
     "qhm": ({"lr": 3e-3, "momentum": 0.99}, 5000),
     "qhadam": ({"lr": 0.01, "betas": (0.9, 0.999)}, 5000),
     "aggmo": ({"lr": 3e-4}, 3000),
+    "radam": ({"lr": 3e-3, "betas": (0.9, 0.99)}, 5000),  # its first steps are unnormalised: a small lr
+    "nadamw": ({"lr": 0.03, "weight_decay": 0.0}, 3000),
+    "lion": ({"lr": 1e-3}, 3000),
+    "schedulefree_sgd": ({"lr": 3e-3}, 10000),
+    "schedulefree_adamw": ({"lr": 0.1}, 3000),
+    "ademamix": ({"lr": 0.01, "beta3": 0.999}, 5000),
     # a vector: Muon gives it to its AdamW group
     "muon": ({"adamw_lr": 0.03}, 3000),
     "adafactor": ({"lr": 0.01}, 5000),
@@ -36,6 +42,8 @@ def _minimize(name, fn, x0, steps, **hyper):
         opt.zero_grad()
         fn(x).backward()
         opt.step()
+    if hasattr(opt, "eval"):  # Schedule-Free: the answer is the average x
+        opt.eval()
     return x.detach()
 
 
@@ -56,9 +64,10 @@ def test_minimizes_rosenbrock_from_the_standard_start(name):
 QUADRATIC = {"sgd": {"lr": 0.1}, "momentum": {"lr": 0.02}, "nag": {"lr": 0.02}, "adagrad": {"lr": 0.5},
              "adadelta": {"rho": 0.999}, "rmsprop": {"lr": 0.01}, "adam": {"lr": 0.05},
              "adamax": {"lr": 0.05}, "nadam": {"lr": 0.05}, "amsgrad": {"lr": 0.05}, "adamw": {"lr": 0.05},
-             "qhm": {"lr": 0.1}, "qhadam": {"lr": 0.05}, "aggmo": {"lr": 0.02},
-             "muon": {"adamw_lr": 0.05}, "adafactor": {"lr": 0.05},
-             "soap": {"lr": 0.05}}
+             "qhm": {"lr": 0.1}, "qhadam": {"lr": 0.05}, "aggmo": {"lr": 0.02}, "radam": {"lr": 0.05},
+             "nadamw": {"lr": 0.05, "weight_decay": 0.0}, "lion": {"lr": 1e-3}, "schedulefree_sgd": {"lr": 0.1},
+             "schedulefree_adamw": {"lr": 0.05}, "ademamix": {"lr": 0.01, "beta3": 0.999},
+             "muon": {"adamw_lr": 0.05}, "adafactor": {"lr": 0.05}, "soap": {"lr": 0.05}}
 
 
 @pytest.mark.parametrize("name", sgdlab.optim.available())

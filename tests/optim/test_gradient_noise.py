@@ -56,10 +56,12 @@ def test_seeded_noise_is_reproducible_and_resumes_from_a_state_dict():
     assert torch.equal(a, c)
 
 
-def test_wrapper_passes_through_groups_schedulers_and_zero_grad():
+@pytest.mark.parametrize("wrap", [sgdlab.optim.GradientNoise, sgdlab.optim.Lookahead], ids=lambda w: w.__name__)
+def test_wrapper_passes_through_groups_schedulers_and_zero_grad(wrap):
+    """The same for every wrapper (sgdlab.optim._wrapper.OptimizerWrapper): GradientNoise, Lookahead."""
     p = torch.nn.Parameter(torch.ones(3))
     inner = sgdlab.optim.Momentum([p], lr=0.1)
-    opt = sgdlab.optim.GradientNoise(inner)
+    opt = wrap(inner)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
     p.sum().backward()
     opt.step()

@@ -125,3 +125,12 @@ def test_create_trains_every_model_of_sgdlab_models(name, model):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0]
+
+
+def test_the_lab_races_them_on_beale_from_their_default_rates():
+    """A test function's point is a vector: Adafactor factors nothing, SOAP is Adam, Muon gives it to
+    its AdamW group (the race's rate is its adamw_lr)."""
+    race = sgdlab.lab.race("beale", NAMES, steps=300)
+    start = sgdlab.lab.get("beale").value(torch.tensor(sgdlab.lab.SCENES["beale"]["start"], dtype=torch.float64))
+    for name, res in race.results.items():
+        assert not res.diverged and res.fun < 0.1 * float(start), name

@@ -185,6 +185,90 @@ def ref_aggmo(theta, g, s, t, lr, betas, weight_decay=0.0):
     return theta + lr / len(betas) * sum(s["v"])
 
 
+def ref_radam(theta, g, s, t, lr, betas, eps, weight_decay=0.0):
+    """Liu et al. 2020, Algorithm 2: while rho_t <= 4, theta -= alpha m_hat; after, with
+    l_t = sqrt((1 - beta2^t) / v_t) and the rectification r_t, theta -= alpha r_t m_hat l_t.
+
+    The paper has no eps; sgdlab adds it to sqrt(v_t) (as torch.optim), and so does the reference.
+    """
+    b1, b2 = betas
+    g = _l2(g, theta, weight_decay)
+    m_hat, _ = _adam_moments(theta, g, s, t, betas)
+    rho_inf = 2 / (1 - b2) - 1
+    rho_t = rho_inf - 2 * t * b2**t / (1 - b2**t)
+    if rho_t <= 4:
+        return theta - lr * m_hat
+    l_t = np.sqrt(1 - b2**t) / (np.sqrt(s["v"]) + eps)
+    r_t = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+    return theta - lr * r_t * m_hat * l_t
+
+
+def ref_nadamw(theta, g, s, t, lr, betas, eps, weight_decay):
+    """AlgoPerf's NAdamW (Dahl et al. 2023): theta <- theta (1 - eta lambda), then the survey's Nadam."""
+    return ref_nadam(theta * (1 - lr * weight_decay), g, s, t, lr, betas, eps)
+
+
+def ref_lion(theta, g, s, t, lr, betas, weight_decay):
+    """Chen et al. 2023, Algorithm 2: c = beta1 m + (1 - beta1) g; theta -= eta (sign(c) + lambda theta);
+    m = beta2 m + (1 - beta2) g."""
+    b1, b2 = betas
+    _zeros(s, theta, "m")
+    c = b1 * s["m"] + (1 - b1) * g
+    theta = theta - lr * (np.sign(c) + weight_decay * theta)
+    s["m"] = b2 * s["m"] + (1 - b2) * g
+    return theta
+
+
+def ref_ademamix(theta, g, s, t, lr, betas, beta3, alpha, beta3_warmup, alpha_warmup, eps, weight_decay):
+    """Pagliardini, Ablin & Grangier 2024, Algorithm 1, with its schedulers f_alpha and f_beta3:
+
+    alpha(t) = min(t alpha / T, alpha);
+    beta3(t) = min(exp(ln(beta1) ln(beta3) / ((1 - t/T) ln(beta3) + (t/T) ln(beta1))), beta3);
+    theta -= eta ((m1_hat + alpha(t) m2) / (sqrt(nu_hat) + eps) + lambda theta).
+    """
+    b1, b2 = betas
+    alpha_t = min(t * alpha / alpha_warmup, alpha) if alpha_warmup else alpha
+    b3 = beta3
+    if beta3_warmup:
+        a = t / beta3_warmup
+        b3 = min(np.exp(np.log(b1) * np.log(beta3) / ((1 - a) * np.log(beta3) + a * np.log(b1))), beta3)
+    _zeros(s, theta, "m1", "m2", "nu")
+    s["m1"] = b1 * s["m1"] + (1 - b1) * g
+    s["m2"] = b3 * s["m2"] + (1 - b3) * g
+    s["nu"] = b2 * s["nu"] + (1 - b2) * g * g
+    m1_hat, nu_hat = s["m1"] / (1 - b1**t), s["nu"] / (1 - b2**t)
+    return theta - lr * ((m1_hat + alpha_t * s["m2"]) / (np.sqrt(nu_hat) + eps) + weight_decay * theta)
+
+
+def _schedulefree(y, s, t, gamma, z_step, beta):
+    """Defazio et al. 2024: z <- z - z_step; x <- (1 - c) x + c z with c = gamma_t^2 / sum gamma_i^2;
+    returns y = (1 - beta) z + beta x, the next gradient's point (and the parameters in train mode)."""
+    if "z" not in s:
+        s["z"], s["x"], s["weight_sum"] = y.copy(), y.copy(), 0.0
+    s["z"] = s["z"] - z_step
+    s["weight_sum"] += gamma**2
+    c = gamma**2 / s["weight_sum"]
+    s["x"] = (1 - c) * s["x"] + c * s["z"]
+    return (1 - beta) * s["z"] + beta * s["x"]
+
+
+def ref_schedulefree_sgd(y, g, s, t, lr, momentum, weight_decay, warmup_steps):
+    """Defazio et al. 2024, Schedule-Free SGD with warm-up: gamma_t = gamma min(1, t / T_warmup),
+    z_{t+1} = z_t - gamma_t (g_t + lambda y_t)."""
+    gamma = lr * min(1.0, t / warmup_steps) if warmup_steps else lr
+    return _schedulefree(y, s, t, gamma, gamma * _l2(g, y, weight_decay), momentum)
+
+
+def ref_schedulefree_adamw(y, g, s, t, lr, betas, eps, weight_decay, warmup_steps):
+    """Defazio et al. 2024, Algorithm 1 (Schedule-Free AdamW): gamma_t = gamma sqrt(1 - beta2^t)
+    min(1, t / T_warmup); z_{t+1} = z_t - gamma_t g_t / (sqrt(v_t) + eps) - gamma_t lambda y_t."""
+    b1, b2 = betas
+    _zeros(s, y, "v")
+    s["v"] = b2 * s["v"] + (1 - b2) * g * g
+    gamma = lr * np.sqrt(1 - b2**t) * (min(1.0, t / warmup_steps) if warmup_steps else 1.0)
+    return _schedulefree(y, s, t, gamma, gamma * (g / (np.sqrt(s["v"]) + eps) + weight_decay * y), b1)
+
+
 # name -> (sgdlab class name, constructor hyper-parameters, reference step, reference hyper-parameters)
 # The reference receives the same hyper-parameters as the constructor unless given its own (Adadelta:
 # constructed with no arguments at all, to check the paper defaults).
@@ -215,6 +299,21 @@ CASES = {
         ref_qhadam,
     ),
     "aggmo": ("AggMo", dict(lr=0.01, betas=(0.0, 0.5, 0.9, 0.97), weight_decay=0.01), ref_aggmo),
+    "radam": ("RAdam", dict(lr=0.01, betas=(0.8, 0.99), eps=1e-3, weight_decay=0.01), ref_radam),
+    "nadamw": ("NAdamW", dict(lr=0.01, betas=(0.85, 0.995), eps=1e-3, weight_decay=0.05), ref_nadamw),
+    "lion": ("Lion", dict(lr=0.01, betas=(0.8, 0.95), weight_decay=0.5), ref_lion),
+    "ademamix": (
+        "AdEMAMix",
+        dict(lr=0.01, betas=(0.8, 0.99), beta3=0.995, alpha=3.0, beta3_warmup=40, alpha_warmup=60, eps=1e-3,
+             weight_decay=0.02),
+        ref_ademamix,
+    ),
+    "schedulefree_sgd": ("ScheduleFreeSGD", dict(lr=0.05, momentum=0.8, weight_decay=0.01, warmup_steps=10),
+                         ref_schedulefree_sgd),
+    "schedulefree_adamw": (
+        "ScheduleFreeAdamW", dict(lr=0.05, betas=(0.85, 0.99), eps=1e-3, weight_decay=0.02, warmup_steps=10),
+        ref_schedulefree_adamw,
+    ),
 }
 
 
@@ -281,3 +380,25 @@ def test_param_groups_use_their_own_hyper_parameters():
     for i, hp in enumerate(group_hp):
         expected = _run_reference(ref_adam, [init[i]], [[g[i]] for g in grads], hp)[0]
         np.testing.assert_allclose(got[i], expected, rtol=RTOL, atol=ATOL, err_msg=f"group {i}")
+
+
+@pytest.mark.parametrize("name", ["schedulefree_sgd", "schedulefree_adamw"])
+def test_schedule_free_eval_moves_the_parameters_to_the_papers_average_x_and_train_back_to_y(name):
+    """In train mode the parameters are y (checked above); ``eval()`` puts them at x, the paper's
+    answer, and ``train()`` back at y."""
+    cls_name, hp, ref = CASES[name]
+    init, grads = _problem(seed=7)
+    params = [torch.nn.Parameter(torch.from_numpy(x.copy())) for x in init]
+    opt = getattr(sgdlab.optim, cls_name)(params, **hp)
+    y = [a.copy() for a in _run_sgdlab(opt, params, grads)]  # copies: the parameters move
+    states = [{} for _ in init]
+    thetas = [x.copy() for x in init]
+    for t, step_grads in enumerate(grads, start=1):
+        thetas = [ref(th, g, s, t, **hp) for th, g, s in zip(thetas, step_grads, states)]
+    opt.eval()
+    for p, s in zip(params, states):
+        assert not np.allclose(s["x"], s["z"], rtol=1e-2), "x = z: the test could not tell them apart"
+        np.testing.assert_allclose(p.detach().numpy(), s["x"], rtol=RTOL, atol=ATOL)
+    opt.train()
+    for p, y_before in zip(params, y):
+        np.testing.assert_allclose(p.detach().numpy(), y_before, rtol=1e-13, atol=1e-15)

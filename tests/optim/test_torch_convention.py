@@ -28,6 +28,13 @@ CASES = {
     "nadam": ("nadam", {}, lambda p: torch.optim.NAdam(p)),
     "amsgrad": ("amsgrad", {}, lambda p: torch.optim.Adam(p, amsgrad=True)),
     "adamw": ("adamw", {}, lambda p: torch.optim.AdamW(p)),
+    "radam": ("radam", {}, lambda p: torch.optim.RAdam(p)),
+    "radam_weight_decay": ("radam", {"weight_decay": 0.05}, lambda p: torch.optim.RAdam(p, weight_decay=0.05)),
+    "radam_decoupled_weight_decay": ("radam", {"weight_decay": 0.1, "decoupled_weight_decay": True},
+                                     lambda p: torch.optim.RAdam(p, weight_decay=0.1, decoupled_weight_decay=True)),
+    "nadamw": ("nadamw", {}, lambda p: torch.optim.NAdam(p, decoupled_weight_decay=True)),
+    "nadamw_weight_decay": ("nadamw", {"weight_decay": 0.1},
+                            lambda p: torch.optim.NAdam(p, weight_decay=0.1, decoupled_weight_decay=True)),
 }
 
 
@@ -68,7 +75,7 @@ def test_torch_convention_follows_torch_optim_step_for_step(case):
                                        torch.as_tensor(value, dtype=torch.float64), rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("case", ["adam", "nadam", "momentum"])
+@pytest.mark.parametrize("case", ["adam", "nadam", "momentum", "radam", "nadamw_weight_decay"])
 def test_torch_state_dict_loads_into_sgdlab_torch_convention(case):
     """A checkpoint of torch.optim continues under sgdlab exactly as under torch."""
     name, hyper, make_torch = CASES[case]

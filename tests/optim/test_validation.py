@@ -46,6 +46,22 @@ def _p():
                                         r"'keras'\)"),
     ("adam", {"nonfinite": "ignore"}, r"Invalid nonfinite: 'ignore' \(expected one of 'apply', 'skip', "
                                       r"'raise'\)"),
+    ("radam", {"betas": (0.9, 1.0)}, r"Invalid betas\[1\]: 1.0 \(expected a number in \[0, 1\)\)"),
+    ("nadamw", {"momentum_decay": 0.004}, r"Invalid momentum_decay: 0.004 \(expected None under "
+                                          r'convention="paper": NAdamW has a momentum_decay under "torch" only\)'),
+    ("lion", {"betas": (0.9, -0.5)}, r"Invalid betas\[1\]: -0.5 \(expected a number in \[0, 1\)\)"),
+    ("lion", {"weight_decay": -0.1}, r"Invalid weight_decay: -0.1 \(expected a finite number >= 0\)"),
+    ("ademamix", {"beta3": 1.0}, r"Invalid beta3: 1.0 \(expected a number in \[0, 1\)\)"),
+    ("ademamix", {"alpha": -2.0}, r"Invalid alpha: -2.0 \(expected a finite number >= 0\)"),
+    ("ademamix", {"alpha_warmup": -1}, r"Invalid alpha_warmup: -1 \(expected an int >= 0\)"),
+    ("ademamix", {"beta3_warmup": -5}, r"Invalid beta3_warmup: -5 \(expected an int >= 0\)"),
+    ("schedulefree_sgd", {"momentum": 0.0}, r"Invalid momentum: 0.0 \(expected a number in \(0, 1\)\)"),
+    ("schedulefree_sgd", {"momentum": 1.0}, r"Invalid momentum: 1.0 \(expected a number in \(0, 1\)\)"),
+    ("schedulefree_sgd", {"warmup_steps": -1}, r"Invalid warmup_steps: -1 \(expected an int >= 0\)"),
+    ("schedulefree_adamw", {"betas": (0.0, 0.999)}, r"Invalid betas\[0\]: 0.0 \(expected a number in \(0, 1\)\)"),
+    ("schedulefree_adamw", {"weight_decay": -1.0}, r"Invalid weight_decay: -1.0 \(expected a finite number >= 0\)"),
+    ("lion", {"convention": "torch"}, r"Invalid convention: 'torch' \(expected one of 'paper': torch.optim has no "
+                                     r"Lion\)"),
 ])
 def test_invalid_hyper_parameter_is_a_value_error_naming_the_argument_the_value_and_the_expected(
         name, hyper, message):
@@ -75,6 +91,10 @@ def test_non_finite_hyper_parameters_are_refused_naming_the_argument(name, hyper
     ("aggmo", {"betas": 0.9}, r"Invalid betas: 0.9 of type float"),
     ("adam", {"convention": 1}, r"Invalid convention: 1 of type int"),
     ("adam", {"fused": 1}, r"Invalid fused: 1 of type int \(expected True or False or None\)"),
+    ("radam", {"decoupled_weight_decay": "yes"}, r"Invalid decoupled_weight_decay: 'yes' of type str \(expected "
+                                                 r"True or False\)"),
+    ("ademamix", {"alpha_warmup": 10.0}, r"Invalid alpha_warmup: 10.0 of type float \(expected an int >= 0\)"),
+    ("schedulefree_adamw", {"warmup_steps": "100"}, r"Invalid warmup_steps: '100' of type str"),
 ])
 def test_hyper_parameter_of_a_wrong_type_is_a_type_error(name, hyper, message):
     with pytest.raises(ArgumentTypeError, match="^" + message):
@@ -158,12 +178,41 @@ def test_a_loaded_state_with_an_invalid_hyper_parameter_is_refused():
         sgdlab.optim.Adam(_p()).load_state_dict(sd)
 
 
-def test_names_are_the_lower_case_class_names_the_surveys_first_in_its_order():
-    assert sgdlab.optim.available()[:14] == [
-        "sgd", "momentum", "nag", "adagrad", "adadelta", "rmsprop", "adam", "adamax", "nadam",
-        "amsgrad", "adamw", "qhm", "qhadam", "aggmo"]
+SURVEY = ["sgd", "momentum", "nag", "adagrad", "adadelta", "rmsprop", "adam", "adamax", "nadam", "amsgrad", "adamw",
+          "qhm", "qhadam", "aggmo"]
+ELEMENTWISE_MODERN = ["radam", "nadamw", "lion", "schedulefree_sgd", "schedulefree_adamw", "ademamix"]
+
+
+def test_survey_group_is_the_surveys_14_in_its_order():
+    assert sgdlab.optim.available("survey") == SURVEY
+
+
+def test_modern_group_is_adamw_and_todays_contenders():
+    modern = sgdlab.optim.available("modern")
+    assert modern[0] == "adamw" and modern[1:7] == ELEMENTWISE_MODERN
+    assert modern[7:] == ["adafactor", "muon", "soap"]  # the matrix-aware ones
+
+
+def test_all_is_every_registered_name_the_survey_first():
+    every = sgdlab.optim.available()
+    assert every == sgdlab.optim.available("all")
+    assert every[:14] == SURVEY and set(every) == set(SURVEY) | set(sgdlab.optim.available("modern"))
+    assert len(every) == len(set(every))
+
+
+def test_quick_is_the_survey_then_algoperfs_baseline_and_the_leading_contenders():
+    quick = sgdlab.optim.QUICK
+    assert isinstance(quick, tuple) and list(quick[:14]) == SURVEY
+    assert quick[14:18] == ("nadamw", "lion", "schedulefree_adamw", "ademamix")
+    assert quick[18:] == (("muon",) if "muon" in sgdlab.optim.available() else ())
+
+
+def test_names_are_the_lower_case_class_names_with_an_underscore_for_schedule_free():
+    named = {"schedulefree_sgd": "ScheduleFreeSGD", "schedulefree_adamw": "ScheduleFreeAdamW"}
     for name in sgdlab.optim.available():
-        assert type(sgdlab.optim.create(name, _p())).__name__.lower() == name
+        cls = type(sgdlab.optim.create(name, _p()))
+        assert cls.NAME == name and cls.__name__ == named.get(name, cls.__name__)
+        assert name in named or cls.__name__.lower() == name
 
 
 # ---- signatures and docs, from the declarations ------------------------------------------------------
@@ -209,7 +258,8 @@ def test_docstrings_state_the_current_fused_threshold(cls):
     (sgdlab.optim.Adam, torch.optim.Adam), (sgdlab.optim.AdamW, torch.optim.AdamW),
     (sgdlab.optim.AdaMax, torch.optim.Adamax), (sgdlab.optim.Nadam, torch.optim.NAdam),
     (sgdlab.optim.Adagrad, torch.optim.Adagrad), (sgdlab.optim.Adadelta, torch.optim.Adadelta),
-    (sgdlab.optim.RMSprop, torch.optim.RMSprop),
+    (sgdlab.optim.RMSprop, torch.optim.RMSprop), (sgdlab.optim.RAdam, torch.optim.RAdam),
+    (sgdlab.optim.NAdamW, torch.optim.NAdam),
 ], ids=lambda c: c.__name__)
 def test_hyper_parameters_are_positional_in_torch_optims_order(ours, theirs):
     positional = [n for n, p in inspect.signature(ours).parameters.items()

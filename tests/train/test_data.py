@@ -1,5 +1,5 @@
 """The kinds of data fit takes: tensors, NumPy arrays, scipy.sparse CSR (densified per batch), a
-torch Dataset; they all give the same training."""
+torch Dataset, a DataLoader over one; they all give the same training."""
 
 import numpy as np
 import pytest
@@ -53,6 +53,8 @@ def _as(kind, X, y):
         return scipy.sparse.csr_matrix(X), y
     if kind == "coo_array":
         return scipy.sparse.coo_array(X), y
+    if kind == "loader":  # its batch size and shuffling are fit's, not the loader's
+        return torch.utils.data.DataLoader(PairDataset(X, y), batch_size=7, shuffle=True)
     return PairDataset(X, y)
 
 
@@ -62,7 +64,7 @@ def test_every_kind_trains_the_same_logistic_regression():
     init = torch.nn.Linear(20, 1).state_dict()
     ref_model, ref = _train(_as("tensor", X, y), _as("tensor", Xv, yv), init)
     assert ref.val_metric[-1] > 0.85  # it learns
-    for kind in ("numpy", "csr", "coo_array", "dataset"):
+    for kind in ("numpy", "csr", "coo_array", "dataset", "loader"):
         model, h = _train(_as(kind, X, y), _as(kind, Xv, yv), init)
         assert h.train_loss == pytest.approx(ref.train_loss, rel=1e-5), kind
         assert h.val_loss == pytest.approx(ref.val_loss, rel=1e-5), kind
@@ -106,3 +108,33 @@ def test_batch_size_none_works_on_sparse_data_and_datasets():
         losses.append(h.train_loss)
     assert losses[1] == pytest.approx(losses[0], rel=1e-6)
     assert losses[2] == pytest.approx(losses[0], rel=1e-6)
+
+
+def test_a_dataloaders_collate_fn_makes_the_batches():
+    X, y = _problem(30)
+    calls = []
+
+    def collate(items):
+        calls.append(len(items))
+        return torch.utils.data.default_collate(items)
+
+    loader = torch.utils.data.DataLoader(PairDataset(X, y), batch_size=4, collate_fn=collate)
+    fit(torch.nn.Linear(20, 1), F.binary_cross_entropy_with_logits, loader, optimizer="sgd", epochs=1,
+        batch_size=10, progress=False)
+    assert calls == [10, 10, 10]
+
+
+@pytest.mark.parametrize("make, says", [
+    (lambda ds: torch.utils.data.DataLoader(ds, sampler=torch.utils.data.WeightedRandomSampler([1.0] * 30, 30)),
+     "the sampler WeightedRandomSampler"),
+    (lambda ds: torch.utils.data.DataLoader(
+        ds, batch_sampler=[[0, 1], [2, 3]]), "the batch_sampler list"),
+    (lambda ds: torch.utils.data.DataLoader(ds, batch_size=None), "batch_size=None"),
+    (lambda ds: torch.utils.data.DataLoader(
+        ds, sampler=torch.utils.data.RandomSampler(ds, replacement=True)), "a RandomSampler that draws with"),
+])
+def test_a_dataloader_whose_sampler_fit_cannot_reproduce_is_refused(make, says):
+    X, y = _problem(30)
+    with pytest.raises(ValueError, match=f"Invalid train: a DataLoader with {says}"):
+        fit(torch.nn.Linear(20, 1), F.binary_cross_entropy_with_logits, make(PairDataset(X, y)),
+            optimizer="sgd", epochs=1, progress=False)

@@ -1,17 +1,22 @@
-"""``sgdlab compare``: which optimizer should I use? Tune every optimizer on every problem, rerun the
-best with more seeds, store each trial as it finishes, and report.
+"""``sgdlab compare``: which optimizer should I use, for my model? Tune every optimizer and AlgoPerf's
+NAdamW baseline on every problem (yours included) under one of AlgoPerf's rulesets, store each trial as
+it finishes, score them as AlgoPerf scores, with bootstrap intervals, and report.
 
 - :func:`compare` is the whole job, what the command runs: it writes ``report.html`` and ``summary.md``;
+- :class:`Problem` (``Problem.from_model(model_fn, loss_fn, train, val, ...)``) makes your model and
+  data a problem;
 - :func:`run_compare` runs (or resumes) the trials into a :class:`Store`;
-- :func:`analyze` and :func:`recommend` compute the statistics; :func:`write_report` renders them.
+- :func:`analyze` computes the statistics, :func:`recommend` the verdict, :func:`write_report` renders
+  them.
 
-The problems are those of :mod:`sgdlab.problems` (or your own :class:`~sgdlab.problems.Problem`);
-the protocol is :mod:`sgdlab.compare.protocol`. Names are loaded on first use, so that the command line
-can register ``sgdlab compare`` without importing the report's plotting stack.
+The rulesets are :mod:`sgdlab.compare.protocol`'s, the search spaces :mod:`sgdlab.compare.search`'s, the
+scoring :mod:`sgdlab.compare.scoring`'s, the intervals :mod:`sgdlab.compare.uncertainty`'s. Names are
+loaded on first use, so that the command line can register ``sgdlab compare`` without importing the
+report's plotting stack.
 
 >>> from sgdlab import compare
->>> compare.protocol.grid("quick")
-(0.0001, 0.001, 0.01, 0.1, 1.0)
+>>> compare.protocol.TUNINGS, compare.protocol.STUDIES, compare.protocol.TRIALS
+(('external', 'defaults', 'lr-grid'), 3, {'quick': 3, 'full': 5})
 """
 
 from __future__ import annotations
@@ -25,13 +30,18 @@ _EXPORTS = {
     "run_compare": "runner", "run_trial": "runner", "CompareResult": "runner", "settings": "runner",
     "Settings": "runner",
     "Store": "store",
-    "analyze": "analysis", "recommend": "analysis", "Analysis": "analysis", "performance_profile": "analysis",
+    "analyze": "analysis", "Analysis": "analysis",
+    "performance_profile": "scoring",
+    "recommend": "verdict",
     "write_report": "report",
-    "TrialSpec": "protocol",
+    "TrialSpec": "protocol", "Planned": "protocol",
+    "search_space": "search",
 }
-_SUBMODULES = ("analysis", "command", "protocol", "report", "runner", "store")
+_PROBLEM_EXPORTS = {"Problem": "base"}
+_SUBMODULES = ("analysis", "baseline", "command", "protocol", "report", "runner", "scoring", "search", "store",
+               "uncertainty", "verdict")
 
-__all__ = sorted(_EXPORTS) + list(_SUBMODULES)
+__all__ = sorted([*_EXPORTS, *_PROBLEM_EXPORTS]) + list(_SUBMODULES)
 
 
 def __getattr__(name: str) -> Any:
@@ -39,6 +49,8 @@ def __getattr__(name: str) -> Any:
         return importlib.import_module(f"{__name__}.{name}")
     if name in _EXPORTS:
         return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    if name in _PROBLEM_EXPORTS:  # the same class as sgdlab.problems.Problem
+        return getattr(importlib.import_module(f"sgdlab.problems.{_PROBLEM_EXPORTS[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

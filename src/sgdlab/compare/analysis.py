@@ -1,60 +1,67 @@
 """What ``sgdlab compare`` concludes from its trials: pure functions from trial records to numbers.
 
-The records are the results store's dicts, one per trial (see :mod:`sgdlab.compare.protocol`); the
-problems are :class:`~sgdlab.problems.base.Problem` objects. Per problem x optimizer
-(a *pair*):
+The records are the results store's dicts, one per trial, labelled by the run that asked for them
+(``tuning``, ``phase``, ``study``, ``trial``: see :mod:`sgdlab.compare.protocol`); the problems are
+:class:`~sgdlab.problems.base.Problem` objects. Per problem x optimizer (a *pair*), the trials form
+*seeds* (:class:`Seed`): the studies of ``external``, the runs of ``defaults``, the reruns at the
+selected learning rate of ``lr-grid``. Per seed:
 
-* **selected learning rate**: :func:`sgdlab.compare.protocol.select_best` over the tuning trials (seed 0);
-* **final trials**: every trial at the selected (lr, epochs, batch_size, convention), whatever the seed
-  (the seed-0 tuning trial included);
-* **test metric**: mean and sample standard deviation (``ddof=1``; ``None`` with fewer than two
-  finished seeds) of ``final_test_metric`` over the final trials that finished (status ``"ok"``);
-* **DeepOBS speed** (Schneider et al. 2019, Sec. 3): per seed, the first epoch whose validation metric
-  reaches the problem's target; its median over the seeds, a seed that never reaches it counting as
-  infinitely slow (so the median is finite only when more than half the seeds reach the target);
-* **time to target in steps**: the cumulative optimizer steps (``updates``) at that epoch, median
-  over the seeds in the same way (AlgoPerf, Dahl et al. 2023, measures time to target and takes the
-  median over its independent studies).
+* **time to target** (AlgoPerf, Dahl et al. 2023): among the seed's trials that reach the problem's
+  validation target, the one that reaches it at the earliest evaluation (ties: the earlier trial;
+  AlgoPerf's ``get_best_trial_index``); its cumulative optimizer steps at that evaluation, and its
+  training seconds (evaluation not timed). ``inf`` when no trial of the seed reaches the target;
+* **final metric**: the test metric of the seed's trial with the best final validation metric
+  (:func:`sgdlab.compare.protocol.select_best`; with one trial per seed, that trial).
+
+Per pair: the median over the seeds of the times (``inf`` counting as the slowest, so the median
+is finite only when more than half the seeds reach the target: AlgoPerf's median over studies), the
+mean and sample standard deviation of the final metric, and their bootstrap intervals over the seeds
+(:mod:`sgdlab.compare.uncertainty`). The *best trial* (whose hyper-parameters the report shows and
+whose curves it draws) is the one reaching the target in the fewest steps over all seeds (ties: the
+better final validation metric), or, where none reaches it, the best by final validation metric.
 
 Across pairs:
 
-* **ranking** per problem by mean test metric: pairs whose final trials all finished first, then
-  pairs with some diverged or failed final trials (their mean is over the survivors only, so it is
-  flattering), then pairs with no finished final trial;
-* **AlgoPerf performance profile** of the steps to target: r_{p,s} = t_{p,s} / min_s t_{p,s},
-  rho_s(tau) = |{p : r_{p,s} <= tau}| / n, score B_s = 1/(r_max - 1) int_1^{r_max} rho_s(tau) dtau with
-  AlgoPerf's r_max = 4 (see :func:`performance_profile`);
-* **learning-rate sensitivity**: the tuning curve (final validation metric against the learning rate)
-  and the number of decades of learning rate whose result is within ``rel_tol`` of the best result on
-  the problem (see :func:`lr_sensitivity`);
-* **divergence counts** per optimizer, and :func:`recommend`, the "which optimizer should I use?" text
-  written from all of the above.
+* **ranking** per problem by mean final metric: pairs whose seeds all finished first, then pairs
+  with some seeds diverged or failed (their mean is over the survivors only, so it is flattering),
+  then pairs with no finished seed;
+* **AlgoPerf's performance profiles and scores** (:mod:`sgdlab.compare.scoring`) of the steps to target
+  and of the seconds to target, each score with its bootstrap interval over problems and seeds;
+* **speed-up over the baseline**: the geometric mean over problems of the baseline's steps over the
+  optimizer's (never: the budget plus one), with its interval;
+* **learning-rate sensitivity**: every tuning trial's final validation metric against its learning
+  rate; for ``lr-grid``, also the number of decades of learning rate whose result is within
+  ``rel_tol`` of the best result on the problem (see :func:`lr_sensitivity`);
+* **divergence counts** per optimizer.
+
+The verdict rests on the step-based score by default (``score_by="steps"``): steps to target,
+metrics and everything computed from them are deterministic (the same command on the same machine
+gives the same numbers), seconds are not. :mod:`sgdlab.compare.verdict` writes the text.
 
 Example:
     >>> from sgdlab.problems.base import Budget, Problem
     >>> quad = Problem("quad", "Quadratic", "A quadratic.", "loss", False, 0.5, Budget(3, None),
     ...                Budget(3, None), builder=lambda seed: None)
-    >>> def trial(opt, lr, seed, losses):
+    >>> def trial(opt, study, losses, lr=0.1):
     ...     history = [{"epoch": e + 1, "updates": 10 * (e + 1), "train_loss": v, "val_loss": v,
     ...                 "val_metric": v, "time": 0.1 * (e + 1)} for e, v in enumerate(losses)]
-    ...     return {"key": f"{opt}{lr}{seed}", "problem": "quad", "optimizer": opt, "lr": lr,
-    ...             "seed": seed, "epochs": 3, "batch_size": None, "convention": "paper",
-    ...             "phase": "tune" if seed == 0 else "rerun", "status": "ok", "error": None,
-    ...             "history": history, "final_val_metric": losses[-1],
-    ...             "final_test_metric": losses[-1], "final_test_loss": losses[-1]}
-    >>> records = [trial("sgd", 0.1, 0, [0.9, 0.6, 0.4]), trial("sgd", 0.01, 0, [1.0, 0.9, 0.8]),
-    ...            trial("sgd", 0.1, 1, [0.8, 0.45, 0.3]), trial("adam", 0.01, 0, [0.4, 0.2, 0.1])]
-    >>> a = analyze(records, [quad])
-    >>> [(s.optimizer, s.lr, s.seeds, s.test_mean) for s in a.rankings["quad"]]
-    [('adam', 0.01, 1, 0.1), ('sgd', 0.1, 2, 0.35)]
-    >>> a.rankings["quad"][1].speed_epochs, a.rankings["quad"][1].speed_epoch
-    ((3, 2), 2.5)
-    >>> a.profile.times.tolist(), a.profile.scores  # steps to target: adam 10, sgd median(30, 20)
-    ([[10.0, 25.0]], {'adam': 1.0, 'sgd': 0.5})
+    ...     return {"key": f"{opt}{study}{lr}", "problem": "quad", "optimizer": opt, "hparams": {"lr": lr},
+    ...             "lr": lr, "seed": study, "epochs": 3, "batch_size": None, "convention": "paper",
+    ...             "tuning": "external", "phase": "tune", "study": study, "trial": 0, "status": "ok",
+    ...             "error": None, "history": history, "final_val_metric": losses[-1],
+    ...             "final_test_metric": losses[-1], "final_test_loss": losses[-1], "budget_steps": 30}
+    >>> records = [trial("sgd", 0, [0.9, 0.6, 0.4]), trial("sgd", 1, [0.8, 0.45, 0.3]),
+    ...            trial("adam", 0, [0.4, 0.2, 0.1]), trial("adam", 1, [0.6, 0.3, 0.2])]
+    >>> a = analyze(records, [quad], draws=50)
+    >>> [(s.optimizer, s.test_mean, s.steps) for s in a.rankings["quad"]]  # steps: medians of (10, 20), (30, 20)
+    [('adam', 0.15000000000000002, 15.0), ('sgd', 0.35, 25.0)]
+    >>> {s: round(v, 3) for s, v in a.profile.scores.items()}  # sgd: ratio 25/15; 77.5 of 99 grid steps, / 3
+    {'adam': 1.0, 'sgd': 0.783}
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -63,19 +70,19 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import ArgumentValueError, Instance, Real, argument_error, check, validate
+from .._validation import ArgumentValueError, Instance, Int, Options, Real, argument_error, check
 from ..problems.base import Problem
+from . import uncertainty
+from .baseline import BASELINE
 from .protocol import select_best
+from .scoring import R_MAX, PerformanceProfile, performance_profile, speedups
 
-#: AlgoPerf's upper integration limit (and plot limit) of the performance profile: an optimizer that
-#: needs more than 4x the steps of the fastest gets no credit on that problem.
-R_MAX = 4.0
 #: A tuning trial "works" when its final validation metric is within this fraction of the best
 #: result on the problem (relative to the best value's magnitude); see :func:`lr_sensitivity`.
 REL_TOL = 0.05
 STATUSES = ("ok", "diverged", "error")
-_REQUIRED = ("problem", "optimizer", "lr", "seed", "epochs", "batch_size", "convention", "status",
-             "history")
+SCORE_BY = ("steps", "seconds")
+_REQUIRED = ("problem", "optimizer", "seed", "epochs", "batch_size", "convention", "status", "history")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -100,33 +107,35 @@ def _check_record(r: Mapping[str, Any]) -> None:
                                  f"(expected one of {', '.join(map(repr, STATUSES))})")
 
 
-def group_pairs(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], list[Mapping[str, Any]]]:
-    """The records by (problem, optimizer), sorted by key; a trial stored twice (same ``key``) counts once.
+def tuning_of(r: Mapping[str, Any]) -> str:
+    """The ruleset a record was run under (``"lr-grid"`` for records without the label)."""
+    return r.get("tuning") or "lr-grid"
 
-    >>> group_pairs([{"key": "a", "problem": "p", "optimizer": "adam", "lr": 0.1, "seed": 0,
-    ...               "epochs": 1, "batch_size": 8, "convention": "paper", "status": "ok",
-    ...               "history": []}]).keys()
+
+def lr_of(r: Mapping[str, Any]) -> float | None:
+    """A record's learning rate (``None``: an optimizer without one)."""
+    lr = (r.get("hparams") or {}).get("lr", r.get("lr"))
+    return None if lr is None else float(lr)
+
+
+def group_pairs(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], list[Mapping[str, Any]]]:
+    """The records by (problem, optimizer); a trial listed twice under the same labels counts once.
+
+    >>> group_pairs([{"key": "a", "problem": "p", "optimizer": "adam", "seed": 0, "epochs": 1,
+    ...               "batch_size": 8, "convention": "paper", "status": "ok", "history": []}]).keys()
     dict_keys([('p', 'adam')])
     """
     pairs: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
-    seen: set[str] = set()
+    seen: set[tuple] = set()
     for r in records:
         _check_record(r)
-        key = r.get("key")
-        if key is not None:
-            if key in seen:
+        ident = (r.get("key"), r["problem"], r.get("phase"), r.get("study"), r.get("trial"))
+        if r.get("key") is not None:
+            if ident in seen:
                 continue
-            seen.add(key)
+            seen.add(ident)
         pairs[(r["problem"], r["optimizer"])].append(r)
-    return dict(sorted(pairs.items()))
-
-
-def _same_lr(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0)
-
-
-def _setup(r: Mapping[str, Any]) -> tuple:
-    return (r["epochs"], r["batch_size"], r["convention"])
+    return dict(pairs)
 
 
 def first_reaching(history: Sequence[Mapping[str, Any]], problem: Problem) -> Mapping[str, Any] | None:
@@ -138,64 +147,155 @@ def first_reaching(history: Sequence[Mapping[str, Any]], problem: Problem) -> Ma
     return None
 
 
-def _median_or_inf(values: Sequence[float]) -> float:
-    """The median with ``inf`` for "never"; ``inf`` when more than half are ``inf`` (or none)."""
-    return float(np.median(np.asarray(values, dtype=float))) if len(values) else math.inf
-
-
 def _finite(value: Any) -> bool:
     return value is not None and isinstance(value, (int, float)) and math.isfinite(value)
 
 
+def _order(r: Mapping[str, Any]) -> tuple:
+    return (r.get("study") or 0, r.get("trial") or 0, r.get("seed", 0), str(r.get("key")))
+
+
+@dataclass(frozen=True)
+class Seed:
+    """One seed of a pair: a study (``external``), a run (``defaults``) or a rerun seed
+    (``lr-grid``), with its trials, its fastest trial to the target and its validation-selected one."""
+
+    index: int
+    records: tuple[Mapping[str, Any], ...] = field(repr=False)
+    fastest: Mapping[str, Any] | None = field(repr=False)
+    selected: Mapping[str, Any] | None = field(repr=False)
+    epoch: int | None  # the fastest trial's first epoch at the target
+    steps: float  # inf: never
+    seconds: float  # inf: never
+    test: float | None  # the selected trial's final test metric (None: it did not finish)
+
+    @property
+    def shown(self) -> Mapping[str, Any] | None:
+        """The trial the report draws for this seed: the validation-selected one."""
+        return self.selected
+
+
+def make_seed(index: int, records: Sequence[Mapping[str, Any]], problem: Problem) -> Seed:
+    """The :class:`Seed` of ``records`` (the trials of one study, run or rerun)."""
+    records = sorted(records, key=_order)
+    fastest, hit = None, None
+    for r in records:
+        entry = first_reaching(r["history"], problem)
+        if entry is not None and (hit is None or entry["epoch"] < hit["epoch"]):
+            fastest, hit = r, entry
+    selected = select_best(records, problem.higher_is_better)
+    test = None
+    if selected is not None and selected["status"] == "ok" and _finite(selected.get("final_test_metric")):
+        test = float(selected["final_test_metric"])
+    steps = math.inf if hit is None else float(hit["updates"])
+    seconds = math.inf if hit is None or not _finite(hit.get("time")) else float(hit["time"])
+    return Seed(index, tuple(records), fastest, selected, None if hit is None else int(hit["epoch"]), steps,
+                seconds, test)
+
+
 @dataclass(frozen=True)
 class PairSummary:
-    """One optimizer on one problem, at its selected learning rate.
-
-    ``speed_epochs`` and ``steps`` are per final trial (in seed order), ``None`` where that seed never
-    reached the target; ``speed_epoch`` and ``median_steps`` are their medians (``None``: never, i.e.
-    more than half the seeds did not reach the target).
-    """
+    """One optimizer on one problem: its seeds and what they add up to (``inf``: never; intervals
+    ``(low, high)`` of the bootstrap, filled in by :func:`analyze`)."""
 
     problem: str
     optimizer: str
-    lr: float | None
-    epochs: int | None
-    batch_size: int | None
-    convention: str | None
-    seeds: int  # final trials
-    finished: int  # final trials with status "ok" and a test metric
-    diverged: int  # final trials that diverged
-    failed: int  # final trials that raised an error
+    tuning: str
+    seeds: tuple[Seed, ...]
+    steps: float
+    seconds: float
     test_mean: float | None
     test_std: float | None
-    test_values: tuple[float, ...]
-    speed_epochs: tuple[int | None, ...]
-    speed_epoch: float | None
-    steps: tuple[int | None, ...]
-    median_steps: float | None
-    tuning_trials: int
-    tuning_diverged: int
-    final_records: tuple[Mapping[str, Any], ...] = field(repr=False, compare=False)
+    best: Mapping[str, Any] | None = field(repr=False, compare=False)
+    records: tuple[Mapping[str, Any], ...] = field(repr=False, compare=False)
+    trials: int = 0
+    trials_diverged: int = 0
+    trials_failed: int = 0
+    test_interval: tuple[float, float] = (math.nan, math.nan)
+    steps_interval: tuple[float, float] = (math.nan, math.nan)
+    seconds_interval: tuple[float, float] = (math.nan, math.nan)
+
+    @property
+    def finished(self) -> int:
+        """Seeds whose selected trial finished (status ``ok``, a test metric)."""
+        return sum(s.test is not None for s in self.seeds)
 
     @property
     def status(self) -> str:
-        """``"ok"`` (every final trial finished), ``"partial"`` (some diverged or failed) or
-        ``"failed"`` (none finished)."""
+        """``"ok"`` (every seed finished), ``"partial"`` (some diverged or failed) or ``"failed"``."""
         if self.finished == 0:
             return "failed"
-        return "ok" if self.finished == self.seeds else "partial"
+        return "ok" if self.finished == len(self.seeds) else "partial"
+
+    @property
+    def test_values(self) -> tuple[float, ...]:
+        return tuple(s.test for s in self.seeds if s.test is not None)
+
+    @property
+    def lr(self) -> float | None:
+        """The best trial's learning rate."""
+        return None if self.best is None else lr_of(self.best)
+
+    @property
+    def hparams(self) -> dict[str, Any]:
+        """The best trial's hyper-parameters (records without them: their learning rate)."""
+        best = self.best or {}
+        return dict(best.get("hparams") or ({"lr": best["lr"]} if best.get("lr") is not None else {}))
+
+    @property
+    def speed_epoch(self) -> float | None:
+        """DeepOBS's speed: the median over the seeds of the first epoch at the target (``None``: never)."""
+        epochs = [math.inf if s.epoch is None else s.epoch for s in self.seeds]
+        value = float(np.median(epochs)) if epochs else math.inf
+        return None if math.isinf(value) else value
+
+    @property
+    def median_steps(self) -> float | None:
+        return None if math.isinf(self.steps) else self.steps
 
     @property
     def time_to_target(self) -> float:
         """The median steps to the target, ``inf`` when never reached (the performance profile's t)."""
-        return math.inf if self.median_steps is None else float(self.median_steps)
+        return self.steps
+
+    @property
+    def final_records(self) -> tuple[Mapping[str, Any], ...]:
+        """The trials drawn as this pair's learning curves: each seed's validation-selected one."""
+        return tuple(s.shown for s in self.seeds if s.shown is not None)
+
+
+def _seed_groups(records: Sequence[Mapping[str, Any]], problem: Problem) -> list[tuple[int, list]]:
+    tuning = {tuning_of(r) for r in records}
+    if len(tuning) != 1:
+        raise ArgumentValueError(f"Invalid records: those of {problem.name} mix the rulesets {sorted(tuning)} "
+                                 "(expected the records of one run)")
+    (tuning,) = tuning
+    if tuning == "lr-grid":
+        tune = [r for r in records if r.get("phase", "tune" if r["seed"] == 0 else "rerun") != "rerun"
+                and r["seed"] == 0]
+        best = select_best(tune, problem.higher_is_better)
+        if best is None:
+            return []
+        setup = (lr_of(best), best["epochs"], best["batch_size"], best["convention"],
+                 tuple(sorted((best.get("hparams") or {"lr": best.get("lr")}).items(), key=str)))
+        finals = [r for r in records if (lr_of(r), r["epochs"], r["batch_size"], r["convention"],
+                                         tuple(sorted((r.get("hparams") or {"lr": r.get("lr")}).items(), key=str)))
+                  == setup]
+        by_seed: dict[int, list] = defaultdict(list)
+        for r in finals:
+            by_seed[int(r["seed"])].append(r)
+        return sorted(by_seed.items())
+    groups: dict[int, list] = defaultdict(list)
+    for r in records:
+        groups[int(r["study"] if r.get("study") is not None else r["seed"])].append(r)
+    return sorted(groups.items())
 
 
 def summarize_pair(records: Sequence[Mapping[str, Any]], problem: Problem) -> PairSummary:
-    """The statistics of one optimizer on one problem (all its records: tuning and reruns).
+    """The statistics of one optimizer on one problem (all its records), without intervals.
 
-    Raises ``ValueError`` when the records mix budgets or conventions (epochs, batch size, convention):
-    they must be the records of one run of the protocol.
+    Raises ``ValueError`` when the records mix pairs or rulesets, or when those of one seed mix
+    budgets (epochs, batch size) or conventions.
     """
     if not records:
         raise ArgumentValueError("Invalid records: empty (expected the trials of one problem x optimizer)")
@@ -206,46 +306,34 @@ def summarize_pair(records: Sequence[Mapping[str, Any]], problem: Problem) -> Pa
     (pname, opt), = names
     if pname != problem.name:
         raise argument_error("problem", problem.name, f"the records' problem, {pname!r}")
-    setups = {_setup(r) for r in records}
-    if len(setups) != 1:
-        raise ArgumentValueError(f"Invalid records: those of {pname} x {opt} mix (epochs, batch_size, convention) "
+    setups = {(r["epochs"], r["batch_size"]) for r in records if r.get("phase") != "calibrate"}
+    if len(setups) > 1:
+        raise ArgumentValueError(f"Invalid records: those of {pname} x {opt} mix (epochs, batch_size) "
                                  f"{sorted(setups, key=repr)} (expected the records of one run)")
-    tuning = [r for r in records if r["seed"] == 0]
-    best = select_best(tuning, problem.higher_is_better)
-    n_tune_div = sum(r["status"] == "diverged" for r in tuning)
-    if best is None:
-        finals: list[Mapping[str, Any]] = []
-        lr = epochs = batch = conv = None
+    seeds = tuple(make_seed(i, recs, problem) for i, recs in _seed_groups(records, problem))
+    tests = np.array([s.test for s in seeds if s.test is not None], dtype=float)
+    candidates = [s.fastest for s in seeds if s.fastest is not None]
+    if candidates:
+        sign = 1.0 if problem.higher_is_better else -1.0
+        best = min(candidates, key=lambda r: (first_reaching(r["history"], problem)["updates"],
+                                               -sign * (r.get("final_val_metric") or -sign * math.inf), _order(r)))
     else:
-        lr = float(best["lr"])
-        epochs, batch, conv = _setup(best)
-        finals = sorted((r for r in records if _same_lr(float(r["lr"]), lr)), key=lambda r: r["seed"])
-    done = [r for r in finals if r["status"] == "ok" and _finite(r.get("final_test_metric"))]
-    values = np.array([float(r["final_test_metric"]) for r in done])
-    speed, steps = [], []
-    for r in finals:
-        hit = first_reaching(r["history"], problem)
-        speed.append(None if hit is None else int(hit["epoch"]))
-        steps.append(None if hit is None else int(hit["updates"]))
-    med_epoch = _median_or_inf([math.inf if e is None else e for e in speed]) if finals else math.inf
-    med_steps = _median_or_inf([math.inf if s is None else s for s in steps]) if finals else math.inf
+        best = select_best([s.selected for s in seeds if s.selected is not None], problem.higher_is_better)
     return PairSummary(
-        problem=pname, optimizer=opt, lr=lr, epochs=epochs, batch_size=batch, convention=conv,
-        seeds=len(finals), finished=len(done),
-        diverged=sum(r["status"] == "diverged" for r in finals),
-        failed=sum(r["status"] == "error" for r in finals),
-        test_mean=float(values.mean()) if values.size else None,
-        test_std=float(values.std(ddof=1)) if values.size >= 2 else None,
-        test_values=tuple(float(v) for v in values),
-        speed_epochs=tuple(speed), speed_epoch=None if math.isinf(med_epoch) else med_epoch,
-        steps=tuple(steps), median_steps=None if math.isinf(med_steps) else med_steps,
-        tuning_trials=len(tuning), tuning_diverged=n_tune_div, final_records=tuple(finals))
+        problem=pname, optimizer=opt, tuning=tuning_of(records[0]), seeds=seeds,
+        steps=float(np.median([s.steps for s in seeds])) if seeds else math.inf,
+        seconds=float(np.median([s.seconds for s in seeds])) if seeds else math.inf,
+        test_mean=float(tests.mean()) if tests.size else None,
+        test_std=float(tests.std(ddof=1)) if tests.size >= 2 else None,
+        best=best, records=tuple(records), trials=len(records),
+        trials_diverged=sum(r["status"] == "diverged" for r in records),
+        trials_failed=sum(r["status"] == "error" for r in records))
 
 
 def rank(summaries: Iterable[PairSummary], higher_is_better: bool) -> list[PairSummary]:
-    """The pairs of one problem, best first: by mean test metric (``higher_is_better`` gives the
-    direction) among pairs whose final trials all finished, then the pairs with some diverged or
-    failed final trials, then those with none finished; ties by optimizer name."""
+    """The pairs of one problem, best first: by mean final metric (``higher_is_better`` gives the
+    direction) among pairs whose seeds all finished, then the pairs with some diverged or failed
+    seeds, then those with none finished; ties by optimizer name."""
     group = {"ok": 0, "partial": 1, "failed": 2}
 
     def key(s: PairSummary):
@@ -253,84 +341,6 @@ def rank(summaries: Iterable[PairSummary], higher_is_better: bool) -> list[PairS
         return (group[s.status], -mean if higher_is_better else mean, s.optimizer)
 
     return sorted(summaries, key=key)
-
-
-# ---------------------------------------------------------------------------------------------------
-# AlgoPerf performance profile
-
-
-@dataclass(frozen=True)
-class PerformanceProfile:
-    """AlgoPerf's performance profile of ``times[p, s]`` (steps to target, ``inf``: never).
-
-    ``ratios[p, s] = times[p, s] / min_s times[p, s]`` (``inf`` where ``s`` never reached the target or
-    no optimizer did); :meth:`rho` and :attr:`scores` as in Dahl et al. (2023), Sec. 4.5.
-    """
-
-    problems: tuple[str, ...]
-    optimizers: tuple[str, ...]
-    times: np.ndarray
-    ratios: np.ndarray
-    r_max: float = R_MAX
-
-    def rho(self, tau: float | Sequence[float] | np.ndarray) -> np.ndarray:
-        """rho_s(tau): the fraction of problems on which ``s`` is within a factor ``tau`` of the
-        fastest; shape ``(len(optimizers),)`` for a scalar ``tau``, else ``(len(optimizers), len(tau))``."""
-        t = np.asarray(tau, dtype=float)
-        if not self.problems:
-            return np.zeros((len(self.optimizers),) + t.shape)
-        hits = self.ratios[:, :, None] <= t.reshape(1, 1, -1)
-        out = hits.mean(axis=0)
-        return out[:, 0] if t.ndim == 0 else out
-
-    @property
-    def scores(self) -> dict[str, float]:
-        """B_s = 1/(r_max - 1) int_1^{r_max} rho_s(tau) dtau, in [0, 1], computed exactly: rho_s is a
-        step function, so each problem adds (r_max - r_{p,s}) / ((r_max - 1) n) when r_{p,s} <= r_max."""
-        if not self.problems:
-            return {s: 0.0 for s in self.optimizers}
-        credit = np.clip(self.r_max - self.ratios, 0.0, self.r_max - 1.0) / (self.r_max - 1.0)
-        credit[~np.isfinite(self.ratios)] = 0.0
-        return {s: float(v) for s, v in zip(self.optimizers, credit.mean(axis=0))}
-
-    def reached(self) -> dict[str, int]:
-        """Per optimizer, on how many problems it reached the target at all."""
-        return {s: int(np.isfinite(self.times[:, j]).sum()) for j, s in enumerate(self.optimizers)}
-
-
-def performance_profile(times: Mapping[str, Mapping[str, float]], r_max: float = R_MAX,
-                        optimizers: Sequence[str] | None = None) -> PerformanceProfile:
-    """The performance profile of ``times[problem][optimizer]`` (steps to target; ``inf``: never).
-
-    An optimizer missing on a problem counts as never reaching its target. ``r_max`` is AlgoPerf's
-    upper integration limit (4). AlgoPerf's scoring code evaluates rho on 100 evenly spaced tau in
-    [1, r_max] and integrates with the trapezoidal rule; here the integral of the step function is
-    exact, which is what that approximation tends to.
-
-    >>> prof = performance_profile({"a": {"x": 100, "y": 200}, "b": {"x": 300, "y": math.inf}})
-    >>> prof.ratios.tolist()
-    [[1.0, 2.0], [1.0, inf]]
-    >>> prof.rho(2.0).tolist(), prof.scores
-    ([1.0, 0.5], {'x': 1.0, 'y': 0.3333333333333333})
-    """
-    r_max = check("r_max", r_max, Real(1, closed="neither"))
-    check("times", times, Instance(Mapping, what="a dict {problem: {optimizer: steps}}"))
-    problems = tuple(times)
-    names = list(optimizers) if optimizers is not None else sorted({s for p in times.values() for s in p})
-    t = np.full((len(problems), len(names)), math.inf)
-    for i, p in enumerate(problems):
-        for s, value in times[p].items():
-            if s not in names:
-                raise argument_error(f"times[{p!r}]", {s: value}, f"times of the optimizers {names}")
-            value = float(value)
-            if math.isnan(value) or value <= 0:
-                raise argument_error(f"times[{p!r}][{s!r}]", value, "a positive number, or inf for never")
-            t[i, names.index(s)] = value
-    best = t.min(axis=1, initial=math.inf, keepdims=True) if names else np.full((len(problems), 1),
-                                                                                  math.inf)
-    with np.errstate(invalid="ignore"):
-        ratios = np.where(np.isfinite(t) & np.isfinite(best), t / best, math.inf)
-    return PerformanceProfile(problems, tuple(names), t, ratios, float(r_max))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -361,10 +371,10 @@ def lr_cell_widths(lrs: Sequence[float]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SensitivityCurve:
-    """The tuning trials of one optimizer on one problem: ``values[i]`` is the final validation
-    metric at ``lrs[i]`` (``None``: diverged or failed); ``good[i]`` whether it is within the
-    tolerance of the problem's best; ``decades`` the width of learning rate that is good
-    (``None`` with fewer than two learning rates)."""
+    """The tuning trials of one optimizer on one problem, by learning rate: ``values[i]`` is the final
+    validation metric at ``lrs[i]`` (``None``: diverged or failed); ``good[i]`` whether it is within the
+    tolerance of the problem's best; ``decades`` the width of learning rate that is good (``lr-grid``
+    only, with at least two learning rates; else ``None``)."""
 
     problem: str
     optimizer: str
@@ -390,9 +400,17 @@ def within_tolerance(value: float | None, best: float, higher_is_better: bool,
     return gap <= rel_tol * abs(best) * (1 + 1e-12)
 
 
+def _tuning_records(recs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The trials that explored hyper-parameters: lr-grid's seed-0 grid, every trial otherwise."""
+    if recs and tuning_of(recs[0]) == "lr-grid":
+        return [r for r in recs if r["seed"] == 0 and r.get("phase", "tune") != "rerun"]
+    return list(recs)
+
+
 def lr_sensitivity(records: Iterable[Mapping[str, Any]], problems: Iterable[Problem] | Mapping[str, Problem],
                    rel_tol: float = REL_TOL) -> dict[tuple[str, str], SensitivityCurve]:
-    """The tuning curves (seed-0 trials) of every pair and how many decades of learning rate work.
+    """The tuning curves of every pair (final validation metric against learning rate) and, for
+    ``lr-grid``, how many decades of learning rate work.
 
     A learning rate *works* on a problem when its final validation metric is at most
     ``rel_tol * |best|`` worse than ``best``, the best final validation metric of any optimizer's
@@ -402,34 +420,33 @@ def lr_sensitivity(records: Iterable[Mapping[str, Any]], problems: Iterable[Prob
     """
     rel_tol = check("rel_tol", rel_tol, Real(0))
     pmap = _problem_map(problems)
-    tuning: dict[tuple[str, str], dict[float, Mapping[str, Any]]] = defaultdict(dict)
+    points: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for (pname, opt), recs in group_pairs(records).items():
         if pname not in pmap:
             raise ArgumentValueError(f"Invalid records: some are of the problem {pname!r} (expected records of "
                                      f"the problems given: {', '.join(sorted(pmap))})")
-        for r in sorted(recs, key=lambda r: r["lr"]):
-            if r["seed"] == 0:
-                tuning[(pname, opt)][float(r["lr"])] = r
+        rows = [r for r in _tuning_records(recs) if lr_of(r) is not None]
+        points[(pname, opt)] = sorted(rows, key=lambda r: (lr_of(r), _order(r)))
     best: dict[str, float] = {}
-    for (pname, _), by_lr in tuning.items():
+    for (pname, _), rows in points.items():
         hib = pmap[pname].higher_is_better
-        for r in by_lr.values():
+        for r in rows:
             v = r.get("final_val_metric")
             if r["status"] == "ok" and _finite(v):
                 if pname not in best or (v > best[pname] if hib else v < best[pname]):
                     best[pname] = float(v)
     curves = {}
-    for (pname, opt), by_lr in tuning.items():
+    for (pname, opt), rows in points.items():
         hib = pmap[pname].higher_is_better
-        lrs = sorted(by_lr)
-        vals = [float(by_lr[lr]["final_val_metric"]) if by_lr[lr]["status"] == "ok"
-                and _finite(by_lr[lr].get("final_val_metric")) else None for lr in lrs]
+        lrs = [lr_of(r) for r in rows]
+        vals = [float(r["final_val_metric"]) if r["status"] == "ok" and _finite(r.get("final_val_metric"))
+                else None for r in rows]
         good = [pname in best and within_tolerance(v, best[pname], hib, rel_tol) for v in vals]
-        widths = lr_cell_widths(lrs)
-        decades = float(widths[np.array(good, dtype=bool)].sum()) if len(lrs) >= 2 else None
+        decades = None
+        if rows and tuning_of(rows[0]) == "lr-grid" and len(set(lrs)) == len(lrs) >= 2:
+            decades = float(lr_cell_widths(lrs)[np.array(good, dtype=bool)].sum())
         curves[(pname, opt)] = SensitivityCurve(pname, opt, tuple(lrs), tuple(vals),
-                                                tuple(by_lr[lr]["status"] for lr in lrs), tuple(good),
-                                                decades)
+                                                tuple(r["status"] for r in rows), tuple(good), decades)
     return curves
 
 
@@ -450,8 +467,8 @@ def tuneability(curves: Mapping[tuple[str, str], SensitivityCurve]) -> dict[str,
 
 @dataclass(frozen=True)
 class DivergenceCount:
-    """Per optimizer, over all problems: trials that diverged or failed, in tuning and at the
-    selected learning rate."""
+    """Per optimizer, over all problems: trials that diverged or failed, in tuning (every trial but
+    the drawn ones) and among the trials drawn for its seeds."""
 
     optimizer: str
     trials: int
@@ -465,26 +482,53 @@ class DivergenceCount:
 
 
 @dataclass(frozen=True)
+class Score:
+    """An optimizer's AlgoPerf score and its bootstrap interval ``(low, high)``."""
+
+    value: float
+    interval: tuple[float, float]
+
+
+@dataclass(frozen=True)
 class Analysis:
-    """Everything the report shows. ``rankings[problem]`` is best first; ``sensitivity`` is keyed by
-    (problem, optimizer); ``tuneability`` and ``divergence`` by optimizer."""
+    """Everything the report shows. ``rankings[problem]`` is best first; ``scores[by][optimizer]`` the
+    AlgoPerf score of the steps (``by="steps"``) or seconds to target; ``speedup[optimizer]`` the
+    geometric-mean speed-up over the baseline (steps); ``sensitivity`` is keyed by (problem,
+    optimizer); ``tuneability`` and ``divergence`` by optimizer."""
 
     problems: dict[str, Problem]
     optimizers: tuple[str, ...]
+    tuning: str
+    score_by: str
     rankings: dict[str, list[PairSummary]]
     profile: PerformanceProfile
+    profile_seconds: PerformanceProfile
+    scores: dict[str, dict[str, Score]]
+    speedup: dict[str, Score]
     sensitivity: dict[tuple[str, str], SensitivityCurve]
     tuneability: dict[str, float]
     divergence: dict[str, DivergenceCount]
     failures: tuple[Mapping[str, Any], ...]
     rel_tol: float
     records: int
+    confidence: float = uncertainty.CONFIDENCE
+    draws: int = uncertainty.DRAWS
 
     def summary(self, problem: str, optimizer: str) -> PairSummary | None:
         for s in self.rankings.get(problem, []):
             if s.optimizer == optimizer:
                 return s
         return None
+
+    @property
+    def verdict_profile(self) -> PerformanceProfile:
+        """The profile the verdict rests on (``score_by``)."""
+        return self.profile if self.score_by == "steps" else self.profile_seconds
+
+    def ranked_scores(self, by: str | None = None) -> list[tuple[str, Score]]:
+        """(optimizer, score) best first (ties by name), by ``score_by`` unless ``by`` is given."""
+        table = self.scores[by or self.score_by]
+        return sorted(table.items(), key=lambda kv: (-kv[1].value, kv[0]))
 
     def mean_rank(self, problems: Iterable[str] | None = None) -> dict[str, float]:
         """Per optimizer, its mean position (1 = best) in the rankings of ``problems`` (default: all)
@@ -499,197 +543,113 @@ class Analysis:
         means = {opt: float(np.mean(v)) for opt, v in ranks.items()}
         return dict(sorted(means.items(), key=lambda kv: (kv[1], kv[0])))
 
+    @property
+    def user_problems(self) -> list[str]:
+        """The problems that are not built-in (yours, and LIBSVM files), in order."""
+        from .. import problems as registry
+
+        return [p for p in self.rankings if not registry.is_builtin(self.problems[p])]
+
+
+def _seed_matrix(ranked: Sequence[PairSummary], optimizers: Sequence[str], what: str) -> np.ndarray:
+    """(optimizers x seeds) of one problem: ``what`` = "steps", "seconds" (inf: never or missing) or
+    "test" (NaN: not finished or missing), the seeds by their number."""
+    by_opt = {s.optimizer: s for s in ranked}
+    indices = sorted({seed.index for s in ranked for seed in s.seeds}) or [0]
+    fill = math.nan if what == "test" else math.inf
+    out = np.full((len(optimizers), len(indices)), fill)
+    for i, opt in enumerate(optimizers):
+        if opt in by_opt:
+            for seed in by_opt[opt].seeds:
+                value = getattr(seed, what)
+                out[i, indices.index(seed.index)] = fill if value is None else value
+    return out
+
 
 def analyze(records: Iterable[Mapping[str, Any]], problems: Iterable[Problem] | Mapping[str, Problem],
-            *, r_max: float = R_MAX, rel_tol: float = REL_TOL) -> Analysis:
-    """Summaries, rankings, performance profile, learning-rate sensitivity and divergence counts.
+            *, r_max: float = R_MAX, rel_tol: float = REL_TOL, score_by: str = "steps",
+            draws: int = uncertainty.DRAWS, confidence: float = uncertainty.CONFIDENCE) -> Analysis:
+    """Summaries, rankings, AlgoPerf's profiles and scores, speed-ups over the baseline, their
+    bootstrap intervals (``draws`` draws, ``confidence`` coverage, a fixed generator), learning-rate
+    sensitivity and divergence counts. ``score_by`` (``"steps"`` or ``"seconds"``) picks the score the
+    verdict rests on.
 
-    Problems without any trial are left out of the rankings and of the performance profile (they
-    would lower every optimizer's score alike).
+    Problems without any trial are left out of the rankings and of the profiles (they would lower
+    every optimizer's score alike).
     """
     records = list(records)
     pmap = _problem_map(problems)
+    rel_tol = check("rel_tol", rel_tol, Real(0))
+    score_by = check("score_by", score_by, Options(*SCORE_BY))
+    draws = check("draws", draws, Int(1))
+    confidence = check("confidence", confidence, Real(0, 1, closed="neither"))
     pairs = group_pairs(records)
     for pname, _ in pairs:
         if pname not in pmap:
             raise ArgumentValueError(f"Invalid records: some are of the problem {pname!r} (expected records of "
                                      f"the problems given: {', '.join(sorted(pmap))})")
-    optimizers = tuple(sorted({opt for _, opt in pairs}))
+    tunings = {tuning_of(r) for r in records}
+    if len(tunings) > 1:
+        raise ArgumentValueError(f"Invalid records: they mix the rulesets {sorted(tunings)} (expected the records "
+                                 "of one run)")
+    tuning = next(iter(tunings), "external")
+    optimizers = tuple(sorted({opt for _, opt in pairs}, key=lambda o: (o == BASELINE, o)))
     summaries: dict[str, list[PairSummary]] = defaultdict(list)
-    for (pname, _), recs in pairs.items():
+    for (pname, _), recs in sorted(pairs.items()):
         summaries[pname].append(summarize_pair(recs, pmap[pname]))
-    rankings = {p: rank(summaries[p], pmap[p].higher_is_better) for p in pmap if p in summaries}
-    times = {p: {s.optimizer: s.time_to_target for s in ranked} for p, ranked in rankings.items()}
+
+    rankings: dict[str, list[PairSummary]] = {}
+    steps_by_problem, seconds_by_problem, budgets = [], [], []
+    for i, p in enumerate(p for p in pmap if p in summaries):
+        steps = _seed_matrix(summaries[p], optimizers, "steps")
+        seconds = _seed_matrix(summaries[p], optimizers, "seconds")
+        tests = _seed_matrix(summaries[p], optimizers, "test")
+        # the same seed draws for the steps, the seconds and the metric of every optimizer
+        step_draws, test_draws = uncertainty.pair_draws(steps, tests, draws=draws, seed=uncertainty.SEED + i)
+        second_draws, _ = uncertainty.pair_draws(seconds, tests, draws=draws, seed=uncertainty.SEED + i)
+        filled = []
+        for s in summaries[p]:
+            j = optimizers.index(s.optimizer)
+            filled.append(dataclasses.replace(s, test_interval=uncertainty.interval(test_draws[j], confidence),
+                                              steps_interval=uncertainty.interval(step_draws[j], confidence),
+                                              seconds_interval=uncertainty.interval(second_draws[j], confidence)))
+        rankings[p] = rank(filled, pmap[p].higher_is_better)
+        steps_by_problem.append(steps)
+        seconds_by_problem.append(seconds)
+        budgets.append(max((int(r.get("budget_steps") or 0) for s in summaries[p] for r in s.records), default=0))
+
+    times = {p: {s.optimizer: s.steps for s in ranked} for p, ranked in rankings.items()}
     profile = performance_profile(times, r_max=r_max, optimizers=optimizers)
+    profile_seconds = performance_profile({p: {s.optimizer: s.seconds for s in ranked} for p, ranked in rankings.items()},
+                                          r_max=r_max, optimizers=optimizers)
+    base = optimizers.index(BASELINE) if BASELINE in optimizers else None
+    # the same problem and seed draws for both scores
+    step_scores, speedup_draws = uncertainty.overall_draws(steps_by_problem, budgets, base, r_max=r_max, draws=draws,
+                                                           seed=uncertainty.SEED)
+    second_scores, _ = uncertainty.overall_draws(seconds_by_problem, budgets, None, r_max=r_max, draws=draws,
+                                                 seed=uncertainty.SEED)
+    scores = {by: {o: Score(prof.scores[o], uncertainty.interval(d[j], confidence)) for j, o in enumerate(optimizers)}
+              for by, prof, d in (("steps", profile, step_scores), ("seconds", profile_seconds, second_scores))}
+    speedup: dict[str, Score] = {}
+    if base is not None and rankings:
+        point = speedups(profile.times, np.asarray(budgets, dtype=float), base)
+        speedup = {o: Score(float(point[j]), uncertainty.interval(speedup_draws[j], confidence))
+                   for j, o in enumerate(optimizers)}
+
     curves = lr_sensitivity(records, pmap, rel_tol=rel_tol)
     divergence = {}
     for opt in optimizers:
         recs = [r for (_, o), rs in pairs.items() if o == opt for r in rs]
-        tune = [r for r in recs if r["seed"] == 0]
-        finals = [r for ranked in rankings.values() for s in ranked if s.optimizer == opt
-                  for r in s.final_records]
+        shown = {id(r) for ranked in rankings.values() for s in ranked if s.optimizer == opt for r in s.final_records}
+        finals = [r for r in recs if id(r) in shown]
+        tune = [r for r in recs if id(r) not in shown]
         divergence[opt] = DivergenceCount(
             opt, len(recs), sum(r["status"] == "diverged" for r in recs),
             sum(r["status"] == "error" for r in recs), len(tune),
             sum(r["status"] == "diverged" for r in tune), len(finals),
             sum(r["status"] == "diverged" for r in finals), sum(r["status"] == "error" for r in finals))
-    failures = tuple(r for rs in pairs.values() for r in sorted(rs, key=lambda r: (r["lr"], r["seed"]))
+    failures = tuple(r for (_, _), rs in sorted(pairs.items()) for r in sorted(rs, key=_order)
                      if r["status"] != "ok")
-    return Analysis(pmap, optimizers, rankings, profile, curves, tuneability(curves), divergence,
-                    failures, float(rel_tol), len(records))
-
-
-# ---------------------------------------------------------------------------------------------------
-# "Which optimizer should I use?"
-
-
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "n/a" if value is None else f"{value:.{digits}g}"
-
-
-def _names(items: Sequence[str]) -> str:
-    items = list(items)
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def _leaders(scores: Mapping[str, float], higher: bool = True, eps: float = 1e-12) -> list[str]:
-    if not scores:
-        return []
-    top = max(scores.values()) if higher else min(scores.values())
-    return sorted(s for s, v in scores.items() if abs(v - top) <= eps)
-
-
-def _metric_value(s: PairSummary) -> str:
-    if s.test_mean is None:
-        return "no finished run"
-    return _fmt(s.test_mean) + ("" if s.test_std is None else f" ± {_fmt(s.test_std, 2)}")
-
-
-@validate(analysis=Instance(Analysis, what="an Analysis (of analyze)"), config=(Instance(Mapping, what="a dict"), None))
-def recommend(analysis: Analysis, config: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
-    """The answer to "which optimizer should I use?", written from ``analysis``: a list of
-    (topic, plain-text paragraph) in this order: overall, per problem, sparse problems, learning-rate
-    robustness, divergence, caveat. Nothing in it is fixed in advance but the wording."""
-    a = analysis
-    out: list[tuple[str, str]] = []
-    n = len(a.profile.problems)
-    scores = a.profile.scores
-    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
-    mean_rank = a.mean_rank()
-    if not a.rankings:
-        return [("Overall", "There are no trial results to compare yet.")]
-    if n and ranked and ranked[0][1] > 0:
-        top = _leaders(scores)
-        lead = (f"{_names(top)} tie" if len(top) > 1 else f"{top[0]} is") + \
-            f" the fastest to the targets overall (AlgoPerf score {ranked[0][1]:.3f}"
-        reached = a.profile.reached()
-        others = ", ".join(f"{s} {v:.3f}" for s, v in ranked[len(top):len(top) + 3])
-        text = (lead + f", reaching the target on {reached[top[0]]} of {n} problems). The score is the "
-                f"area under the performance profile of steps to target up to r_max = {a.profile.r_max:g}"
-                "; 1 means fastest everywhere.")
-        if others:
-            text += f" Next: {others}."
-    else:
-        text = ("No optimizer reached the validation target of any problem within the budget, so the "
-                "performance profile cannot separate them.")
-    if mean_rank:
-        best_rank = _leaders(mean_rank, higher=False)
-        counted = sum(any(s.status != "failed" for s in r) for r in a.rankings.values())
-        text += (f" By final test metric, {_names(best_rank)} "
-                 f"{'have' if len(best_rank) > 1 else 'has'} the best mean rank "
-                 f"({mean_rank[best_rank[0]]:.2g} over {counted} problem{'s' if counted != 1 else ''}).")
-    out.append(("Overall", text))
-
-    parts = []
-    for p, ranking in a.rankings.items():
-        prob = a.problems[p]
-        win = ranking[0]
-        if win.status == "failed":
-            parts.append(f"{p}: no optimizer finished")
-        else:
-            parts.append(f"{p}: {win.optimizer} ({prob.metric} {_metric_value(win)}, lr {win.lr:.3g})")
-    out.append(("Per problem", "Best final test metric per problem: " + "; ".join(parts) + "."))
-
-    sparse = [p for p in a.rankings if "sparse" in a.problems[p].tags]
-    if sparse:
-        sr = a.mean_rank(sparse)
-        lead = _leaders(sr, higher=False)
-        if lead:
-            out.append(("Sparse problems",
-                        f"On the problems tagged sparse ({_names(sparse)}), {_names(lead)} "
-                        f"{'have' if len(lead) > 1 else 'has'} the best mean rank by test metric "
-                        f"({sr[lead[0]]:.2g})."))
-        else:
-            out.append(("Sparse problems", f"On the problems tagged sparse ({_names(sparse)}), no "
-                        "optimizer finished."))
-    else:
-        out.append(("Sparse problems", "No problem of this comparison is tagged sparse."))
-
-    if a.tuneability:
-        tune = a.tuneability
-        lead = _leaders(tune)
-        last = _leaders(tune, higher=False)
-        if tune[lead[0]] > 0:
-            text = (f"Most robust to the learning rate: {_names(lead)}, with on average "
-                    f"{tune[lead[0]]:.2g} decades of learning rate whose final validation metric is "
-                    f"within {a.rel_tol:.0%} of the best result on the problem")
-            if set(last) != set(lead):
-                text += f"; least: {_names(last)} ({tune[last[0]]:.2g} decades)"
-            out.append(("Learning rate", text + "."))
-        else:  # the best trial of a problem always works: so no tuning trial finished
-            out.append(("Learning rate", "No tuning trial finished, so the sensitivity to the "
-                        "learning rate cannot be measured."))
-    else:
-        out.append(("Learning rate", "Only one learning rate was tried, so the sensitivity to the "
-                    "learning rate cannot be measured."))
-
-    final_div = sorted((d for d in a.divergence.values() if d.final_diverged or d.final_failed),
-                       key=lambda d: (-(d.final_diverged + d.final_failed), d.optimizer))
-    if final_div:
-        text = "At their selected learning rate, " + "; ".join(
-            f"{d.optimizer} " + " and ".join(
-                w for w in (f"diverged in {d.final_diverged}" if d.final_diverged else "",
-                            f"failed in {d.final_failed}" if d.final_failed else "") if w)
-            + f" of {d.final_trials} runs" for d in final_div) + "."
-    else:
-        text = "No run diverged at its selected learning rate."
-    shares = {d.optimizer: d.tuning_diverged / d.tuning_trials for d in a.divergence.values()
-              if d.tuning_trials}
-    if shares and max(shares.values()) > 0:
-        lead = _leaders(shares)
-        d = a.divergence[lead[0]]
-        text += (f" Largest share of diverged tuning trials: {shares[lead[0]]:.0%} ({d.tuning_diverged} of "
-                 f"{d.tuning_trials}), for {_names(lead)}.")
-    else:
-        text += " No tuning trial diverged."
-    out.append(("Divergence", text))
-    out.append(("Caveat", _caveat(a, config)))
-    return out
-
-
-def _caveat(a: Analysis, config: Mapping[str, Any] | None) -> str:
-    mode = (config or {}).get("mode")
-    lrs = sorted({lr for c in a.sensitivity.values() for lr in c.lrs})
-    seeds = max((s.seeds for r in a.rankings.values() for s in r), default=0)
-    epochs = sorted({s.epochs for r in a.rankings.values() for s in r if s.epochs is not None})
-    if len(lrs) > 1:
-        budget = f"{len(lrs)} learning rates ({lrs[0]:g} to {lrs[-1]:g})"
-    else:
-        budget = f"1 learning rate ({lrs[0]:g})" if lrs else "no learning rate"
-    budget += f", up to {seeds} seed{'s' if seeds != 1 else ''} at the selected one"
-    if epochs:
-        budget += (f", {epochs[0]} epoch{'s' if epochs[0] != 1 else ''}" if len(epochs) == 1
-                   else f", {epochs[0]} to {epochs[-1]} epochs")
-    head = f"Mode {mode}: " if mode else "Budget: "
-    text = head + budget + "."
-    if mode == "quick":
-        text += (" Short budgets favour optimizers that make fast progress early and a coarse grid may "
-                 "miss an optimizer's best learning rate; rerun with --full (DeepOBS's 36 learning "
-                 "rates and 10 seeds) before drawing firm conclusions.")
-    text += (" Only the learning rate was tuned, every other hyper-parameter kept its default, and "
-             "the conclusions hold for these problems and budgets: other problems may rank the "
-             "optimizers differently (Schmidt, Schneider & Hennig 2021 found no optimizer that "
-             "dominates across tasks).")
-    return text
+    return Analysis(pmap, optimizers, tuning, score_by, rankings, profile, profile_seconds, scores, speedup,
+                    curves, tuneability(curves), divergence, failures, float(rel_tol), len(records),
+                    float(confidence), int(draws))

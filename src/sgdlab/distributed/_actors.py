@@ -24,8 +24,8 @@ import torch
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
 from .server import make_server
-from .worker import (ElasticWorker, Replica, downpour_loop, easgd_loop, easgd_sync_round, read_all,
-                     sync_sgd_step)
+from .worker import (ElasticWorker, InnerTrainer, Replica, diloco_round, downpour_loop, easgd_loop,
+                     easgd_sync_round, read_all, sync_sgd_step)
 
 #: Methods of a server that change it (the others only read).
 UPDATES = ("push", "add", "apply", "exchange", "sync_exchange", "end_round")
@@ -242,12 +242,14 @@ class WorkerActor:
     """A worker: a model replica with its data shard, running one algorithm's loop per call."""
 
     def setup(self, model: torch.nn.Module, loss_fn: Any, data: Any, *, batch_size: int, seed: int,
-              stream: int, shards: dict[str, Any], threads: int = 1) -> int:
+              stream: int, shards: dict[str, Any], threads: int = 1) -> dict[str, Any]:
+        """Take worker ``stream``'s replica and data; returns where this actor runs (pid, Ray node id)."""
         torch.set_num_threads(threads)
         self.replica = Replica(model, loss_fn, data, batch_size=batch_size, seed=seed, stream=stream)
         self.shards = RayShards(**shards)
         self.elastic: ElasticWorker | None = None
-        return os.getpid()
+        self.trainer: InnerTrainer | None = None
+        return {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id()}
 
     def downpour(self, worker: int, start: int, steps: int, n_fetch: int, n_push: int,
                  local_lr: float) -> dict[str, Any]:
@@ -267,6 +269,13 @@ class WorkerActor:
 
     def sync_sgd(self, worker: int, step: int) -> dict[str, Any]:
         return sync_sgd_step(self.replica, self.shards, worker, step)
+
+    def diloco_start(self, optimizer: str, lr: float, optimizer_options: dict[str, Any]) -> None:
+        """The inner optimizer, with a fresh state."""
+        self.trainer = InnerTrainer(self.replica, optimizer, lr, optimizer_options)
+
+    def diloco_round(self, worker: int, start: int, steps: int) -> dict[str, Any]:
+        return diloco_round(self.trainer, self.shards, worker, start, steps)
 
     def buffers(self) -> dict[str, torch.Tensor]:
         return {name: b.detach().clone() for name, b in self.replica.model.named_buffers()}

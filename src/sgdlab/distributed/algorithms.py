@@ -1,6 +1,6 @@
-"""The algorithms: Downpour SGD, delay-tolerant AdaGrad, EASGD / EAMSGD and synchronous SGD on Ray
-actors, serial SGD, the baseline they are measured against, and :func:`run`, any of them on a
-benchmark problem.
+"""The algorithms: Downpour SGD, delay-tolerant AdaGrad, EASGD / EAMSGD, DiLoCo (local SGD) and
+synchronous SGD on Ray actors, serial SGD, the baseline they are measured against, and :func:`run`,
+any of them on a benchmark problem.
 
 Every function takes any ``torch.nn.Module``, its ``loss_fn`` and the training data, and returns a
 :class:`~.result.DistributedResult`. The work is the same for all of them: ``epochs`` passes over
@@ -32,8 +32,8 @@ from .._validation import (ArgumentTypeError, Bool, Callable_, Instance, Int,
                            Options, Real, argument_error, check, shown, validate)
 from .cluster import Cluster
 from ._names import ALGORITHMS, FAILURE_POLICIES
-from .driver import (AsyncRun, ElasticSpec, ServerSpec, Settings, SyncEASGDRun, SyncSGDRun,
-                     execute, finish_in_process, record_every, torch_threads)
+from .driver import (AsyncRun, DiLoCoRun, ElasticSpec, InnerSpec, ServerSpec, Settings, SyncEASGDRun,
+                     SyncSGDRun, execute, finish_in_process, record_every, torch_threads)
 from .result import DistributedResult
 from .server import OptimizerServer
 from .worker import Replica
@@ -78,11 +78,13 @@ shards: K, the parameter-server actors, each owning a slice of the flat paramete
 checkpoint_every: every shard writes a checkpoint every this many updates (0: only at the start).
 checkpoint_dir: where (None: a temporary directory of the cluster; on a cluster of several machines
     give a directory every machine sees, so that a shard restarted elsewhere finds it).
-on_worker_failure: a worker that dies mid-run is "replace"d by a new actor that resumes its minibatch
-    stream where the servers last heard of it, its work is "reassign"ed to the first worker that
-    finishes its own (asynchronous algorithms only), or the run "raise"s a RuntimeError.
+on_worker_failure: a worker that dies mid-run (its process, or its whole node) is "replace"d by a new
+    actor that resumes its minibatch stream where the servers last heard of it, its work is
+    "reassign"ed to the first worker that finishes its own (asynchronous algorithms only), or the run
+    "raise"s a RuntimeError. A replacement that cannot be started within ``shard_timeout`` (no node
+    left with room) is given up: the run goes on with the workers it has.
 shard_timeout: seconds a shard may stay unreachable (dead and not yet back) before the run ends with
-    a ConnectionError.
+    a ConnectionError, and that actors may take to start.
 cluster: a :class:`~sgdlab.distributed.Cluster` to run on (its actors are reused; None: a cluster is
     opened for this run and closed after it).
 address: without ``cluster``, the Ray cluster to join ("auto", "HOST:PORT", "ray://HOST:PORT";
@@ -282,6 +284,75 @@ def eamsgd(model: torch.nn.Module, loss_fn: Callable, train: Any, *, lr: float =
     return easgd(**locals())  # the same arguments
 
 
+@validate(**RAY_CHECKS, inner_steps=Int(1), lr=POSITIVE, optimizer_options=(Instance(dict), None),
+          outer_lr=POSITIVE, outer_momentum=Real(0, 1, closed="left"))
+@documented
+def diloco(model: torch.nn.Module, loss_fn: Callable, train: Any, *, inner_steps: int = 16,
+           optimizer: str = "adamw", lr: float = 1e-3, optimizer_options: dict[str, Any] | None = None,
+           outer_optimizer: str = "nag", outer_lr: float = 0.7, outer_momentum: float = 0.9, workers: int = 2,
+           shards: int = 1, epochs: int = 1, batch_size: int = 32, seed: int = 0, eval_data: Any = None,
+           metric_fn: Callable | None = None, curve_points: int = 50, checkpoint_every: int = 100,
+           checkpoint_dir: str | Path | None = None, on_worker_failure: str = "replace", shard_timeout: float = 60.0,
+           threads: int = 1, cluster: Cluster | None = None, address: str | None = None,
+           connect_timeout: float = 30.0) -> DistributedResult:
+    """DiLoCo (Douillard et al. 2023, "DiLoCo: Distributed Low-Communication Training of Language
+    Models"), local SGD with an outer optimizer. The paper's Algorithm 1, for rounds t = 1, 2, ...:
+
+        each worker i:  theta_i <- theta_{t-1};  H inner steps  theta_i <- InnerOpt(theta_i, grad L(x ~ D_i))
+        the server:     Delta_t = 1/N sum_i (theta_{t-1} - theta_i)     (the outer gradient)
+                        theta_t = OuterOpt(theta_{t-1}, Delta_t)
+
+    The inner optimizer is an ``sgdlab.optim`` optimizer on each worker (AdamW, as in the paper),
+    whose state stays with the worker from round to round; the outer one is the servers' (Nesterov
+    momentum with lr 0.7 and momentum 0.9, the paper's): one step per round with the mean of the
+    pushed deltas, on every shard (``server.OptimizerServer``: synchronous SGD's ``add`` and
+    ``apply``, with theta_{t-1} - theta_i in place of a gradient). ``outer_optimizer="sgd",
+    outer_lr=1, outer_momentum=0`` is periodic model averaging (FedAvg): theta_t = mean_i theta_i.
+    A worker communicates twice per round (reads theta_{t-1}, pushes its delta) instead of twice per
+    step: H times less than synchronous SGD.
+
+    Args:
+        {model_args}
+        inner_steps: H, the inner steps per round (the paper's 500 is for runs of 88,000 steps; the
+            small problems here take a few hundred in all).
+        optimizer: the workers' inner optimizer, a name of ``sgdlab.optim.available()``.
+        lr: its learning rate.
+        optimizer_options: its other arguments (None: its defaults).
+        outer_optimizer: the servers' outer optimizer, a name of ``sgdlab.optim.available()`` ("nag":
+            Nesterov momentum, one gradient per step, the trajectory of torch's
+            ``SGD(nesterov=True)``).
+        outer_lr: its learning rate (the paper's 0.7).
+        outer_momentum: its momentum, in [0, 1) (the paper's 0.9), for an outer optimizer that takes
+            one; 0 for one that takes none ("sgd", "adam", ...).
+        {ray_args}
+        {training_args}
+    """
+    settings = Settings.of(locals())
+    _synchronous_failure_policy(on_worker_failure)
+    _optimizer(optimizer, lr, optimizer_options)  # the inner optimizer's name, checked here
+    server = _outer_optimizer(outer_optimizer, outer_lr, outer_momentum)
+    options = {"inner_steps": inner_steps, "optimizer": optimizer, "lr": lr, **(optimizer_options or {}),
+               "outer_optimizer": server["optimizer"], "outer_lr": outer_lr, "outer_momentum": outer_momentum}
+    run = DiLoCoRun("diloco", model, loss_fn, train, settings, ServerSpec("optimizer", server), options,
+                    inner=InnerSpec(optimizer=optimizer, lr=lr, options=dict(optimizer_options or {}),
+                                    steps=inner_steps))
+    return execute(run, cluster, address, connect_timeout)
+
+
+def _outer_optimizer(name: str, lr: float, momentum: float) -> dict[str, Any]:
+    """DiLoCo's outer optimizer as ``OptimizerServer`` takes it: ``momentum`` goes to an optimizer
+    that takes one, and must be 0 for one that does not."""
+    from .. import optim
+
+    spec = _optimizer(check("outer_optimizer", name, Options(*optim.available())), lr, None)
+    if "momentum" in inspect.signature(optim.get(spec["optimizer"])).parameters:
+        spec["optimizer_options"] = {"momentum": momentum}
+    elif momentum:
+        raise argument_error("outer_momentum", momentum, f"0: the outer optimizer {spec['optimizer']!r} takes no "
+                             "momentum")
+    return spec
+
+
 @validate(**RAY_CHECKS, lr=POSITIVE, optimizer_options=(Instance(dict), None))
 @documented
 def sync_sgd(model: torch.nn.Module, loss_fn: Callable, train: Any, *, optimizer: str = "sgd", lr: float = 0.01,
@@ -355,7 +426,7 @@ def serial_sgd(model: torch.nn.Module, loss_fn: Callable, train: Any, *, optimiz
     return DistributedResult(
         algorithm="serial", workers=1, shards=1, params=params, model=result_model, curve=curve,
         updates=server.version, steps=server.steps, wall_time=t1 - t0, staleness=staleness,
-        staleness_by_shard=[dict(staleness)], worker_stats=[{"steps": total, "compute_s": compute, "wait_s": 0.0}],
+        staleness_by_shard=[dict(staleness)], worker_stats=[{"steps": total, "compute_s": compute, "wait_s": 0.0, "nodes": []}],
         options={**_reported(spec), "epochs": epochs, "batch_size": batch_size, "seed": seed})
 
 
@@ -363,7 +434,7 @@ def serial_sgd(model: torch.nn.Module, loss_fn: Callable, train: Any, *, optimiz
 
 FUNCTIONS: dict[str, Callable[..., DistributedResult]] = {
     "downpour": downpour, "dtadagrad": delay_tolerant_adagrad, "easgd": easgd, "eamsgd": eamsgd,
-    "sync": sync_sgd, "serial": serial_sgd,
+    "diloco": diloco, "sync": sync_sgd, "serial": serial_sgd,
 }
 
 
@@ -373,7 +444,8 @@ def run(algorithm: str, problem: Any, *, seed: int = 0, epochs: int | None = Non
         n_fetch: int | None = None, n_push: int | None = None, local_lr: float | None = None,
         initial_accumulator: float | None = None, tau: int | None = None, beta: float | None = None,
         alpha: float | None = None, momentum: float | None = None, synchronous: bool | None = None,
-        workers: int | None = None, shards: int | None = None, curve_points: int | None = None,
+        inner_steps: int | None = None, outer_optimizer: str | None = None, outer_lr: float | None = None,
+        outer_momentum: float | None = None, workers: int | None = None, shards: int | None = None, curve_points: int | None = None,
         checkpoint_every: int | None = None, checkpoint_dir: str | Path | None = None,
         on_worker_failure: str | None = None, shard_timeout: float | None = None, threads: int | None = None,
         cluster: Cluster | None = None, address: str | None = None,
@@ -387,15 +459,16 @@ def run(algorithm: str, problem: Any, *, seed: int = 0, epochs: int | None = Non
 
     Args:
         algorithm: one of "downpour" (:func:`downpour`), "dtadagrad" (:func:`delay_tolerant_adagrad`),
-            "easgd", "eamsgd", "sync" (:func:`sync_sgd`) or "serial" (:func:`serial_sgd`).
+            "easgd", "eamsgd", "diloco", "sync" (:func:`sync_sgd`) or "serial" (:func:`serial_sgd`).
         problem: a name of ``sgdlab.problems`` (e.g. "digits_mlp"), a ``Problem`` or a built ``Task``.
         seed: the model's initialisation, and the algorithm's ``seed``.
         epochs, batch_size: None: the problem's quick budget (a Task has none: 1 epoch of 32).
         lr, optimizer, optimizer_options: the optimizer (lr: all algorithms; the servers' optimizer:
-            downpour, sync, serial).
+            downpour, sync, serial; the workers' inner optimizer: diloco).
         n_fetch, n_push, local_lr: Downpour's.
         initial_accumulator: delay-tolerant AdaGrad's.
         tau, beta, alpha, momentum, synchronous: EASGD's and EAMSGD's.
+        inner_steps, outer_optimizer, outer_lr, outer_momentum: DiLoCo's.
         workers, shards: N and K (the algorithms on Ray, not serial; so are the five below).
         checkpoint_every, checkpoint_dir: the shards' checkpoints.
         on_worker_failure, shard_timeout: what is done when a worker dies, or a shard does not answer.

@@ -10,6 +10,14 @@ Connecting to an address is first tried in a child process with a deadline: Ray'
 wait for an unreachable head node for minutes (or, for a refused port, indefinitely), so an address
 that does not answer within ``connect_timeout`` seconds ends with a :class:`ConnectionError` that
 names it, never a hang.
+
+Placement on a cluster of several nodes: each new worker actor goes to the live node with room
+(``worker_cpus``) that holds the fewest of this cluster's workers (ties: in the order of the node
+ids), the shard actors to the driver's node. Ray's own ``SPREAD`` strategy does not balance (its
+round robin carries over from earlier jobs: two workers can land on one node of two), nor does a
+soft node affinity for actors that reserve no CPU, so the affinity is a hard one. The driver's node is the one whose
+loss ends the run anyway, so the servers there add no new way to fail; losing any other node costs
+only the workers on it, which the run replaces or does without (``driver``).
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,14 +48,18 @@ def require_ray() -> Any:
 
 _PROBE = ("import sys, ray\n"
           "ray.init(address=sys.argv[1], log_to_driver=False, logging_level='ERROR')\n"
-          "print('nodes', len(ray.nodes()))\n"
+          "print('nodes', sum(1 for n in ray.nodes() if n['Alive']))\n"
           "ray.shutdown()\n")
+
+#: what Ray says when the cluster wants a token this process does not send
+_AUTH_WORDS = ("InvalidAuthToken", "AuthenticationError", "Authentication token")
 
 
 @validate(address=Instance(str, what="a Ray address"), timeout=Real(0, closed="neither"))
-def probe(address: str, timeout: float) -> None:
+def probe(address: str, timeout: float) -> int:
     """Check that a Ray cluster answers at ``address`` within ``timeout`` seconds (in a child
-    process, killed at the deadline); :class:`ConnectionError` naming the address if not.
+    process, with this process's environment, killed at the deadline); :class:`ConnectionError`
+    naming the address if not. Returns the number of nodes alive.
 
     Args:
         address: a Ray address ("auto", "HOST:PORT", "ray://HOST:PORT").
@@ -62,7 +75,22 @@ def probe(address: str, timeout: float) -> None:
     if out.returncode != 0:
         lines = [line for line in (out.stderr or out.stdout).strip().splitlines() if line.strip()]
         reason = lines[-1] if lines else f"exit status {out.returncode}"
+        if any(word in reason for word in _AUTH_WORDS):
+            reason = ("the cluster uses token authentication: set RAY_AUTH_MODE=token, with the "
+                      "cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN")
         raise ConnectionError(f"could not connect to a Ray cluster at address {address!r}: {reason}")
+    return int(next(line for line in out.stdout.splitlines() if line.startswith("nodes ")).split()[1])
+
+
+def _on(node: str | None, soft: bool = False) -> Any:
+    """Ray's strategy placing an actor on ``node`` (None: Ray's default). Hard unless ``soft``: Ray
+    2.60 placed actors that reserve no CPU off their node under a soft affinity (3 of 4 tries); a
+    hard one fails only if the node is gone, which the runs handle as a worker that died."""
+    if node is None:
+        return "DEFAULT"
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return NodeAffinitySchedulingStrategy(node, soft=soft)
 
 
 @dataclass
@@ -85,8 +113,9 @@ class Cluster:
         num_cpus: CPUs of the local instance (default: all); ignored with ``address``.
         connect_timeout: seconds to wait for ``address`` to answer.
         worker_cpus: CPUs each worker actor reserves (default 0: they only share the machine, so N
-            workers and K shards fit on any number of cores; on a cluster of several machines 1
-            spreads the workers over them).
+            workers and K shards fit on any number of cores). Workers are spread over the nodes
+            either way; with 1, a node takes no more workers than it has CPUs (the others go
+            where there is room).
         shard_cpus: CPUs each shard actor reserves (default 0).
 
     Example:
@@ -116,10 +145,12 @@ class Cluster:
                 ray.init(address=address, log_to_driver=False, logging_level="ERROR")
             self._owns_ray = True
         self.namespace = ray.get_runtime_context().namespace
+        self.node_id = ray.get_runtime_context().get_node_id()  # the driver's node: the shards' place
         self.dir = Path(tempfile.mkdtemp(prefix="sgdlab-distributed-"))
         self._idle_workers: list[Any] = []
         self._idle_shards: list[ShardSlot] = []
         self._all_workers: list[Any] = []
+        self._worker_node: dict[int, str] = {}  # id(worker actor) -> the node it was sent to
         self._all_shards: list[ShardSlot] = []
         self._lent_workers: list[Any] = []
         self._lent_shards: list[ShardSlot] = []
@@ -127,10 +158,22 @@ class Cluster:
 
     # ---- actors ----------------------------------------------------------------------------------
     def new_worker(self) -> Any:
+        """A new worker actor, on the live node with room that holds the fewest of this cluster's
+        workers (no node with room: wherever Ray finds one)."""
         from ._actors import RemoteWorker
 
-        handle = RemoteWorker.options(num_cpus=self.worker_cpus).remote()
+        ray = require_ray()
+        held = Counter(self._worker_node[id(h)] for h in self._all_workers)
+
+        def room(node: dict[str, Any]) -> bool:
+            cpus = node["Resources"].get("CPU", 0.0)
+            return cpus - held[node["NodeID"]] * self.worker_cpus >= self.worker_cpus
+
+        nodes = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"] and room(n))
+        node = min(nodes, key=lambda n: held[n]) if nodes else None
+        handle = RemoteWorker.options(num_cpus=self.worker_cpus, scheduling_strategy=_on(node)).remote()
         self._all_workers.append(handle)
+        self._worker_node[id(handle)] = node
         return handle
 
     def new_shard(self) -> ShardSlot:
@@ -143,8 +186,10 @@ class Cluster:
     def _start_shard(self, slot: ShardSlot) -> None:
         from ._actors import RemoteShard
 
+        beside_driver = _on(self.node_id, soft=slot.cpus > 0)  # the driver's node has no room: elsewhere
         slot.handle = RemoteShard.options(name=slot.name, namespace=self.namespace, max_restarts=-1,
-                                          max_task_retries=-1, num_cpus=slot.cpus).remote(slot.home)
+                                          max_task_retries=-1, num_cpus=slot.cpus,
+                                          scheduling_strategy=beside_driver).remote(slot.home)
 
     def revive(self, slot: ShardSlot, timeout: float = 10.0) -> None:
         """Create a shard that died for good again, under its name: it restores its checkpoint.
@@ -184,16 +229,18 @@ class Cluster:
         self._lent_workers, self._lent_shards = [], []
 
     def discard(self, workers: list[Any] = (), shards: list[ShardSlot] = ()) -> None:
-        """Kill actors that must not be reused (a run that failed may have left calls running)."""
+        """Kill actors that must not be reused (a run that failed may have left calls running, a worker
+        died) and forget them (the lists of a run in progress are the run's to change)."""
         ray = require_ray()
-        for handle in workers:
-            ray.kill(handle)
-        for slot in shards:
-            ray.kill(slot.handle)
+        for handle in [*workers, *(slot.handle for slot in shards)]:
+            try:
+                ray.kill(handle)
+            except Exception:  # already gone
+                pass
         dead_w, dead_s = set(map(id, workers)), {s.name for s in shards}
         self._idle_workers = [h for h in self._idle_workers if id(h) not in dead_w]
+        self._all_workers = [h for h in self._all_workers if id(h) not in dead_w]
         self._idle_shards = [s for s in self._idle_shards if s.name not in dead_s]
-        self._lent_workers, self._lent_shards = [], []
 
     def _check_open(self) -> None:
         if self.closed:

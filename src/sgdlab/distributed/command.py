@@ -4,7 +4,8 @@ an existing cluster (``--address``).
 ``cli_distributed`` declares the options and calls :func:`sgdlab.distributed.run`, which checks them
 (an option the algorithm does not take, a bad value, an unknown problem: a one-line usage error, exit
 status 2); it prints the summary, the loss curve (:func:`format_curve`) and the staleness
-(:func:`format_staleness`), and ``--plot`` saves the curve against time and against updates
+(:func:`format_staleness`) and the workers, each with the Ray node(s) it ran on
+(:func:`format_workers`), and ``--plot`` saves the curve against time and against updates
 (:func:`save_plot`). Ray is imported only when a run starts: without it the command says how to
 install it (exit status 2); a cluster that cannot be reached is one line too (exit status 1).
 """
@@ -57,6 +58,16 @@ def format_staleness(result: DistributedResult, width: int = 40) -> str:
     return "\n".join(lines)
 
 
+def format_workers(result: DistributedResult) -> str:
+    """Per worker: the Ray node(s) it ran on (first 8 hex digits of the node id; more than one if it
+    was replaced), its minibatch gradients and its seconds computing and waiting, as a Markdown table."""
+    lines = ["| worker | node(s) | gradients | computing s | waiting s |", "|---|---|---|---|---|"]
+    for w, stats in enumerate(result.worker_stats):
+        nodes = ", ".join(node[:8] for node in stats.get("nodes", [])) or "this process"
+        lines.append(f"| {w} | {nodes} | {stats['steps']} | {stats['compute_s']:.2f} | {stats['wait_s']:.2f} |")
+    return "\n".join(lines)
+
+
 def save_plot(result: DistributedResult, path: Path, title: str = "") -> None:
     """The loss against seconds and against server updates, side by side."""
     import matplotlib
@@ -89,10 +100,12 @@ def cli_distributed(
     epochs: Annotated[Optional[int], typer.Option(
         help="Passes over the training data (default: the problem's quick budget).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Minibatch size (default: the problem's).")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="Learning rate (the servers'; EASGD: the workers').")] = None,
+    lr: Annotated[Optional[float], typer.Option(
+        help="Learning rate (the servers'; EASGD: the workers'; DiLoCo: the inner one).")] = None,
     seed: Annotated[int, typer.Option(help="Model initialisation, data split and minibatch order.")] = 0,
     optimizer: Annotated[Optional[str], typer.Option(
-        help="The servers' optimizer (downpour: adagrad, sync and serial: sgd).")] = None,
+        help="The servers' optimizer (downpour: adagrad, sync and serial: sgd; diloco: the workers' inner "
+             "one, adamw).")] = None,
     n_fetch: Annotated[Optional[int], typer.Option(help="Downpour: fetch every n_fetch steps (default 1).")] = None,
     n_push: Annotated[Optional[int], typer.Option(help="Downpour: push every n_push steps (default 1).")] = None,
     tau: Annotated[Optional[int], typer.Option(help="EASGD: communication period (default 4).")] = None,
@@ -100,6 +113,12 @@ def cli_distributed(
     momentum: Annotated[Optional[float], typer.Option(
         help="EASGD/EAMSGD: Nesterov momentum delta (default 0 and 0.99).")] = None,
     synchronous: Annotated[bool, typer.Option("--synchronous", help="EASGD: synchronous rounds.")] = False,
+    inner_steps: Annotated[Optional[int], typer.Option(help="DiLoCo: H, inner steps per round (default 16).")] = None,
+    outer_optimizer: Annotated[Optional[str], typer.Option(
+        help="DiLoCo: the servers' outer optimizer (default nag: Nesterov momentum).")] = None,
+    outer_lr: Annotated[Optional[float], typer.Option(help="DiLoCo: the outer learning rate (default 0.7).")] = None,
+    outer_momentum: Annotated[Optional[float], typer.Option(
+        help="DiLoCo: the outer momentum (default 0.9; 0 for an outer optimizer without one).")] = None,
     on_worker_failure: Annotated[Optional[str], typer.Option(
         help=f"What to do when a worker dies: {', '.join(FAILURE_POLICIES)} (default replace).")] = None,
     checkpoint_every: Annotated[Optional[int], typer.Option(
@@ -110,13 +129,14 @@ def cli_distributed(
         help="Seconds to wait for --address to answer (default 30).")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Save the loss curve (against time and updates) here.")] = None,
 ) -> None:
-    """Distributed SGD on Ray: Downpour, delay-tolerant AdaGrad, EASGD/EAMSGD or synchronous SGD."""
+    """Distributed SGD on Ray: Downpour, delay-tolerant AdaGrad, EASGD/EAMSGD, DiLoCo or synchronous SGD."""
     from .algorithms import run
 
     try:
         result = run(algorithm, problem, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                      n_fetch=n_fetch, n_push=n_push, tau=tau, beta=beta, momentum=momentum,
-                     synchronous=synchronous or None, workers=workers, shards=shards, address=address,
+                     synchronous=synchronous or None, inner_steps=inner_steps, outer_optimizer=outer_optimizer,
+                     outer_lr=outer_lr, outer_momentum=outer_momentum, workers=workers, shards=shards, address=address,
                      on_worker_failure=on_worker_failure, checkpoint_every=checkpoint_every,
                      checkpoint_dir=checkpoint_dir, connect_timeout=connect_timeout)
     except ImportError as err:
@@ -134,6 +154,9 @@ def cli_distributed(
     typer.echo(format_curve(result))
     typer.echo("")
     typer.echo(format_staleness(result))
+    if result.algorithm != "serial":
+        typer.echo("")
+        typer.echo(format_workers(result))
     if plot is not None:
         save_plot(result, plot, title=f"{result.algorithm} on {problem}")
         typer.echo(f"wrote {plot}")

@@ -11,6 +11,12 @@ workers run, and how many updates that makes.
 
 A run is described by three records: :class:`Settings` (the common arguments of every algorithm),
 :class:`ServerSpec` (what each shard runs) and the algorithm's own options (reported in the result).
+
+A worker that dies (its process, or its whole node) is replaced by a new worker actor, which Ray
+places on a node that is still there; if none can be placed within ``shard_timeout`` seconds (the
+nodes left have no room), the run goes on with the workers it has: an asynchronous run gives the
+rest of the dead worker's share to the others, a synchronous one holds its rounds without it.
+Either way ``result.events`` says what happened, and every wait has a deadline.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import re
 import time
 import uuid
 from collections import deque
@@ -129,7 +136,8 @@ class Run:
         self.examples = [np.sort(part) for part in np.array_split(order, self.N)]
         self.events: list[str] = []
         self.failures = 0
-        self.stats: list[dict[str, Any]] = [{"steps": 0, "compute_s": 0.0, "wait_s": 0.0} for _ in range(self.N)]
+        self.stats: list[dict[str, Any]] = [{"steps": 0, "compute_s": 0.0, "wait_s": 0.0, "nodes": []}
+                                            for _ in range(self.N)]
         # the state of the run, from execute() on
         self.ray: Any = None
         self.cluster: Cluster | None = None
@@ -142,6 +150,8 @@ class Run:
         self.t0: float | None = None        # when the workers started
         self.t1: float | None = None        # when the last one finished
         self.round = 0                      # synchronous runs: the round in progress
+        self.nodes: dict[int, str] = {}     # id(worker actor) -> the Ray node it runs on
+        self.no_room = False                # True once a replacement worker could not be placed
 
     # ---- plumbing --------------------------------------------------------------------------------
     def _event(self, message: str) -> None:
@@ -222,11 +232,37 @@ class Run:
         self._watch_shards()
         return ready
 
-    def _worker_died(self, w: int, err: Exception) -> None:
+    def _worker_died(self, w: int, err: Exception, handle: Any) -> str:
+        """Count the death of worker actor ``handle`` (worker w's), let the cluster forget it (or end
+        the run, by policy); returns what killed it, in words."""
         self.failures += 1
+        self.cluster.discard([handle])
+        cause = _cause(err)
         if self.settings.on_worker_failure == "raise":
-            raise RuntimeError(f"worker {w} died mid-run ({type(err).__name__}) and "
-                               "on_worker_failure='raise'") from err
+            raise RuntimeError(f"worker {w} died mid-run ({cause}) and on_worker_failure='raise'") from err
+        return cause
+
+    def _placed(self, handle: Any, w: int, info: dict[str, Any]) -> None:
+        """Worker actor ``handle`` is set up for worker w's stream on node ``info["node"]``."""
+        self.nodes[id(handle)] = info["node"]
+        self.stats[w]["nodes"].append(info["node"])
+
+    def _replacement(self, w: int) -> Any | None:
+        """A new worker actor set up for worker w's stream, or None if none could be placed within
+        ``shard_timeout`` seconds (then no further one is tried: the cluster has no room)."""
+        if self.no_room:
+            return None
+        ray, timeout = self.ray, self.settings.shard_timeout
+        handle = self.cluster.new_worker()
+        try:
+            self._placed(handle, w, ray.get(self._setup_worker(handle, w), timeout=timeout))
+            return handle
+        except (ray.exceptions.GetTimeoutError, ray.exceptions.RayActorError) as err:
+            self.cluster.discard([handle])
+            self.no_room = True
+            self._event(f"no new worker could be started for worker {w} within {timeout:g} s "
+                        f"({_cause(err)}); the run goes on with the workers it has")
+            return None
 
     def _add_stats(self, w: int, stats: dict[str, Any]) -> None:
         for key in ("steps", "compute_s", "wait_s"):
@@ -261,8 +297,9 @@ class Run:
             result = self._collect()
         except BaseException:
             cluster.discard(self.handles, self.slots)
+            cluster.give_back([], [])  # nothing is lent any more
             raise
-        cluster.give_back(self.handles, self.slots)
+        cluster.give_back(self.alive_handles(), self.slots)
         return result
 
     def _start(self, shard_setups: list[Any]) -> None:
@@ -283,16 +320,18 @@ class Run:
             for ref in ready:
                 w = pending.pop(ref)
                 try:
-                    ray.get(ref)
+                    info = ray.get(ref)
                 except ray.exceptions.RayActorError as err:
                     if w is None:  # a shard: nothing to restore yet
                         raise
-                    self._worker_died(w, err)
+                    cause = self._worker_died(w, err, self.handles[w])
                     handle = cluster.new_worker()
                     self.handles[w] = handle
                     pending[self._setup_worker(handle, w)] = w
-                    self._event(f"worker {w} died while starting ({type(err).__name__}); a new worker "
-                                "takes its place")
+                    self._event(f"worker {w} died while starting ({cause}); a new worker takes its place")
+                    continue
+                if w is not None:
+                    self._placed(self.handles[w], w, info)
 
     def planned_updates(self) -> int:
         """How many updates the shards will apply (for the snapshot period)."""
@@ -302,6 +341,10 @@ class Run:
         """Run the algorithm on the workers and shards set up."""
         raise NotImplementedError
 
+    def alive_handles(self) -> list[Any]:
+        """The worker actors still in the run (given back to the cluster after it)."""
+        return list(self.handles)
+
     def _collect(self) -> DistributedResult:
         ray = self.ray
         summaries = self._ask_all("finish")
@@ -310,10 +353,10 @@ class Run:
         model = copy.deepcopy(self.model)
         if any(True for _ in model.buffers()):
             try:
-                buffers = ray.get(self.handles[0].buffers.remote(), timeout=self.settings.shard_timeout)
+                buffers = ray.get(self.alive_handles()[0].buffers.remote(), timeout=self.settings.shard_timeout)
                 model.load_state_dict(buffers, strict=False)
-            except ray.exceptions.RayError:
-                self._event("worker 0's buffers could not be fetched; the model keeps its initial ones")
+            except (ray.exceptions.RayError, IndexError):
+                self._event("a worker's buffers could not be fetched; the model keeps its initial ones")
         loss_curve = curve(model, self.loss_fn, self.eval_data, self.settings.metric_fn, snapshots, self.t0)
         load_flat(model, params)
         restarts = sum(s["restarts"] for s in summaries)
@@ -359,7 +402,7 @@ class AsyncRun(Run):
     def drive(self) -> None:
         ray, policy = self.ray, self.settings.on_worker_failure
         running = {self.launch(self, h, w, 0, self.shares[w]): (w, h) for w, h in enumerate(self.handles)}
-        queue: deque[tuple[int, int, int]] = deque()
+        queue: deque[tuple[int, int, int]] = deque()  # (worker, first step, steps) left to run
         idle: list[Any] = []
         while running or queue:
             for ref in self._wait(list(running)) if running else []:
@@ -368,33 +411,60 @@ class AsyncRun(Run):
                     self._add_stats(w, ray.get(ref))
                     idle.append(handle)
                 except ray.exceptions.RayActorError as err:
-                    self._worker_died(w, err)
+                    cause = self._worker_died(w, err, handle)
                     done = min(self._ask(0, "progress", w), self.shares[w])
                     self.handles.remove(handle)
                     if done < self.shares[w]:
                         queue.append((w, done, self.shares[w] - done))
-                    self._event(f"worker {w} died ({type(err).__name__}) after {done} of its "
-                                f"{self.shares[w]} minibatches; "
-                                + ("a new worker takes over the rest" if policy == "replace"
-                                   else "the first worker to finish takes over the rest"))
+                    self._event(f"worker {w} died ({cause}) after {done} of its {self.shares[w]} minibatches"
+                                + ("" if done < self.shares[w] else "; nothing was left to do"))
             while queue:
-                if policy == "replace" or (not idle and not running):
-                    handle = self.cluster.new_worker()
+                w, start, steps = queue[0]
+                handle = self._replacement(w) if policy == "replace" else None
+                if handle is not None:
                     self.handles.append(handle)
-                elif idle:
+                    self._event(f"a new worker takes over the rest of worker {w}'s share")
+                elif idle:  # the actor runs its calls in order: setup, then the loop
                     handle = idle.pop()
+                    self._setup_worker(handle, w)
+                    self.stats[w]["nodes"].append(self.nodes.get(id(handle), "?"))
+                    self._event(f"the first worker to finish takes over the rest of worker {w}'s share")
+                elif not running:  # every worker is gone
+                    handle = self._replacement(w)
+                    if handle is None:
+                        raise RuntimeError(f"every worker died and no new one could be started: {steps} "
+                                           f"minibatches of worker {w}'s share were not run")
+                    self.handles.append(handle)
+                    self._event(f"a new worker takes over the rest of worker {w}'s share")
                 else:
-                    break
-                w, start, steps = queue.popleft()
-                self._setup_worker(handle, w)  # the actor runs its calls in order: setup, then the loop
+                    break  # wait for a worker to finish its own share
+                queue.popleft()
                 running[self.launch(self, handle, w, start, steps)] = (w, handle)
 
 
 class SyncRun(Run):
-    """Synchronous SGD and synchronous EASGD: rounds driven from here, a barrier after each."""
+    """Synchronous SGD, synchronous EASGD and DiLoCo: rounds driven from here, a barrier after each.
+    ``active``: the workers taking part (all, unless one died and no replacement could be placed);
+    ``share``: the minibatches of each worker's stream, ceil(T / N)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.active = list(range(self.N))
+        self.share = math.ceil(self.total_steps / self.N)
+
+    def alive_handles(self) -> list[Any]:
+        return [self.handles[w] for w in self.active]
+
+    def _ask_workers(self, method: str, args: Callable[[int], tuple]) -> None:
+        """Call ``method(*args(w))`` on every active worker and wait (``shard_timeout`` at most); a
+        worker that died meanwhile is left to the first round, which replaces it."""
+        ray = self.ray
+        refs = [getattr(self.handles[w], method).remote(*args(w)) for w in self.active]
+        ray.wait(refs, num_returns=len(refs), timeout=self.settings.shard_timeout)
 
     def _round(self, calls: dict[int, Callable[[Any], Any]], on_replace: Callable[[Any, int], None]) -> None:
-        """Run one call per worker; a worker that dies is replaced (it joins the next round)."""
+        """Run one call per active worker; a worker that dies is replaced (it joins the next round)
+        or, if no new worker can be placed, leaves the run."""
         ray = self.ray
         running = {call(self.handles[w]): w for w, call in calls.items()}
         while running:
@@ -403,13 +473,19 @@ class SyncRun(Run):
                 try:
                     self._add_stats(w, ray.get(ref))
                 except ray.exceptions.RayActorError as err:
-                    self._worker_died(w, err)
-                    handle = self.cluster.new_worker()
+                    cause = self._worker_died(w, err, self.handles[w])
+                    handle = self._replacement(w)
+                    if handle is None:
+                        self.active.remove(w)
+                        self._event(f"worker {w} died ({cause}) in round {self.round}; the rounds go on "
+                                    f"with the {len(self.active)} worker(s) left")
+                        if not self.active:
+                            raise RuntimeError("every worker died and no new one could be started") from err
+                        continue
                     self.handles[w] = handle
-                    self._setup_worker(handle, w)
                     on_replace(handle, w)
-                    self._event(f"worker {w} died ({type(err).__name__}) in round {self.round}; a new "
-                                "worker takes its place from the next round")
+                    self._event(f"worker {w} died ({cause}) in round {self.round}; a new worker takes "
+                                "its place from the next round")
 
 
 class SyncSGDRun(SyncRun):
@@ -421,7 +497,7 @@ class SyncSGDRun(SyncRun):
     def drive(self) -> None:
         for self.round in range(self.planned_updates()):
             r = self.round
-            self._round({w: (lambda h, w=w, r=r: h.sync_sgd.remote(w, r)) for w in range(self.N)},
+            self._round({w: (lambda h, w=w, r=r: h.sync_sgd.remote(w, r)) for w in self.active},
                         on_replace=lambda h, w: None)
             self._ask_all("apply")
 
@@ -442,14 +518,13 @@ class SyncEASGDRun(SyncRun):
                  settings: Settings, server: ServerSpec, options: dict[str, Any], *, elastic: ElasticSpec) -> None:
         super().__init__(algorithm, model, loss_fn, train, settings, server, options)
         self.elastic = elastic
-        self.share = math.ceil(self.total_steps / self.N)
 
     def planned_updates(self) -> int:
         return math.ceil(self.share / self.elastic.tau) + 1
 
     def drive(self) -> None:
         lr, momentum, tau = self.elastic.lr, self.elastic.momentum, self.elastic.tau
-        self.ray.get([h.elastic_start.remote(w, lr, momentum) for w, h in enumerate(self.handles)])
+        self._ask_workers("elastic_start", lambda w: (w, lr, momentum))
         reported = [0] * self.N  # local steps each worker has made since its last exchange
         rounds = math.ceil(self.share / tau)
         for self.round in range(rounds + 1):  # the last round: only the exchange
@@ -462,9 +537,49 @@ class SyncEASGDRun(SyncRun):
                 replaced.add(w)
 
             self._round({w: (lambda h, w=w: h.easgd_round.remote(w, start, steps, reported[w]))
-                         for w in range(self.N)}, on_replace=restart)
+                         for w in self.active}, on_replace=restart)
             reported = [0 if w in replaced else steps for w in range(self.N)]
             self._ask_all("end_round")
+
+
+@dataclass(frozen=True)
+class InnerSpec:
+    """DiLoCo's workers: their inner optimizer (a name of ``sgdlab.optim``, its lr and other
+    arguments) and H, the inner steps per round."""
+
+    optimizer: str
+    lr: float
+    options: dict[str, Any]
+    steps: int
+
+
+class DiLoCoRun(SyncRun):
+    """DiLoCo: every round each worker starts from the server's parameters, takes H inner steps and
+    pushes theta_{t-1} - theta_i; the shards average the pushes and take one outer step."""
+
+    def __init__(self, algorithm: str, model: torch.nn.Module, loss_fn: Callable, train: Any,
+                 settings: Settings, server: ServerSpec, options: dict[str, Any], *, inner: InnerSpec) -> None:
+        super().__init__(algorithm, model, loss_fn, train, settings, server, options)
+        self.inner = inner
+
+    def planned_updates(self) -> int:
+        return math.ceil(self.share / self.inner.steps)
+
+    def drive(self) -> None:
+        inner = self.inner
+        self._ask_workers("diloco_start", lambda w: (inner.optimizer, inner.lr, inner.options))
+        for self.round in range(self.planned_updates()):
+            start = self.round * inner.steps
+            steps = min(inner.steps, self.share - start)
+            self._round({w: (lambda h, w=w: h.diloco_round.remote(w, start, steps)) for w in self.active},
+                        on_replace=lambda h, w: h.diloco_start.remote(inner.optimizer, inner.lr, inner.options))
+            self._ask_all("apply")
+
+
+def _cause(err: BaseException) -> str:
+    """What killed an actor, in words: "its node 1a2b3c4d died" when Ray says so, else the error's type."""
+    found = re.search(r"node has died\. Node Id: ([0-9a-f]+)", str(err))
+    return f"{type(err).__name__}: its node {found[1][:8]} died" if found else type(err).__name__
 
 
 # ---- in this process: the curve and the result's model ---------------------------------------------

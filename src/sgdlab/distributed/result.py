@@ -20,6 +20,9 @@ class Curve:
         steps: minibatch gradients so far (all workers).
         loss: the loss on the evaluation data.
         metric: the metric on it (None: no ``metric_fn``).
+        rounds: communication rounds so far, each a message to the server and one back from it per
+            worker (only :func:`~sgdlab.distributed.simulate_workers` counts them; None otherwise).
+        bytes: bytes sent so far, both ways (:func:`~sgdlab.distributed.simulate_workers`; None otherwise).
     """
 
     time: np.ndarray
@@ -27,6 +30,8 @@ class Curve:
     steps: np.ndarray
     loss: np.ndarray
     metric: np.ndarray | None = None
+    rounds: np.ndarray | None = None
+    bytes: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.loss)
@@ -37,11 +42,12 @@ class DistributedResult:
     """The outcome of a run.
 
     Attributes:
-        algorithm: "downpour", "dtadagrad", "easgd", "eamsgd", "sync" or "serial".
+        algorithm: "downpour", "dtadagrad", "easgd", "eamsgd", "diloco", "sync" or "serial" (or, from
+            :func:`~sgdlab.distributed.simulate_workers`, the algorithm simulated).
         workers: N.
         shards: K.
         params: the final flat parameter vector (the servers' slices, concatenated).
-        model: a copy of the model with ``params`` loaded (and worker 0's buffers: batch-norm
+        model: a copy of the model with ``params`` loaded (and a worker's buffers: batch-norm
             statistics are not averaged, each replica keeps its own).
         curve: :class:`Curve`.
         updates: updates applied at the server (shard 0; EASGD: centre updates).
@@ -49,7 +55,10 @@ class DistributedResult:
         wall_time: seconds from the start of the workers to the end of the last one.
         staleness: ``{delay: count}`` of the updates seen at shard 0.
         staleness_by_shard: the same for all K shards.
-        worker_stats: per worker: steps, seconds computing gradients and waiting for the servers.
+        worker_stats: per worker: ``steps``, seconds computing gradients (``compute_s``) and waiting
+            for the servers (``wait_s``), and ``nodes``, the Ray node id of each actor that ran its
+            minibatch stream (more than one if it was replaced or its share reassigned; empty in
+            this process).
         events: what happened besides training: failures, replacements, shard restarts.
         worker_failures: how many times a worker died.
         shard_restarts: how many times a shard was restored from its checkpoint.

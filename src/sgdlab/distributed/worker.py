@@ -8,8 +8,8 @@
   the Ray shard client (``_actors.RayShards``) has the same three methods: ``call`` (start a call,
   get a future), ``ready`` and ``get``.
 * The loops: :func:`downpour_loop` (Downpour SGD and delay-tolerant AdaGrad), :func:`easgd_loop`
-  (asynchronous EASGD / EAMSGD), and the pieces of the synchronous rounds, :func:`sync_sgd_step` and
-  :class:`ElasticWorker`.
+  (asynchronous EASGD / EAMSGD), and the pieces of the synchronous rounds, :func:`sync_sgd_step`,
+  :class:`ElasticWorker` and :func:`diloco_round` with its :class:`InnerTrainer`.
 """
 
 from __future__ import annotations
@@ -73,10 +73,14 @@ class Replica:
         return torch.nn.utils.parameters_to_vector(self.params).detach().cpu().numpy().copy()
 
     def load(self, x: np.ndarray) -> None:
-        """Set the replica's parameters from a flat array."""
-        vec = torch.as_tensor(x).to(self.dtype)
+        """Set the replica's parameters from a flat array, in place (an optimizer holding them, whose
+        buffers they may view, keeps them)."""
+        vec = torch.as_tensor(x).to(self.dtype).to(self.params[0].device)
+        offset = 0
         with torch.no_grad():
-            torch.nn.utils.vector_to_parameters(vec.to(self.params[0].device), self.params)
+            for p in self.params:
+                p.copy_(vec[offset:offset + p.numel()].view_as(p))
+                offset += p.numel()
 
     def batch_indices(self, step: int) -> np.ndarray:
         """The rows of this shard in minibatch ``step`` of the stream."""
@@ -89,6 +93,13 @@ class Replica:
     def gradient(self, x: np.ndarray, step: int) -> tuple[float, np.ndarray]:
         """The loss of minibatch ``step`` at parameters ``x`` and its flat gradient."""
         self.load(x)
+        value = self.backward(step)
+        grads = [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in self.params]
+        return value, torch.cat(grads).detach().cpu().numpy()
+
+    def backward(self, step: int) -> float:
+        """The loss of minibatch ``step`` at the replica's parameters as they are; its gradient is
+        left in each parameter's ``.grad`` (for an optimizer to step)."""
         self.model.train()
         for p in self.params:
             p.grad = None
@@ -104,8 +115,7 @@ class Replica:
             raise FloatingPointError(f"the training loss is {value} at minibatch {step} of stream "
                                      f"{self.stream}: training diverged; try a lower learning rate")
         loss.backward()
-        grads = [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in self.params]
-        return value, torch.cat(grads).detach().cpu().numpy()
+        return value
 
 
 class _Done:
@@ -327,6 +337,59 @@ def sync_sgd_step(replica: Replica, shards: Any, worker: int, step: int) -> dict
     parts = _slices(g, shards.bounds)
     tick = time.perf_counter()
     stats.staleness.update(shards.get([shards.call(k, "add", worker, parts[k], versions[k], 1)
+                                       for k in range(len(parts))]))
+    stats.wait_s += time.perf_counter() - tick
+    return stats.as_dict()
+
+
+class InnerTrainer:
+    """DiLoCo's worker (Douillard et al. 2023): a replica and its inner optimizer, an ``sgdlab.optim``
+    optimizer over the replica's parameters (AdamW in the paper). The optimizer's state (AdamW's
+    moments, its step count) stays with the worker from round to round, as in the paper; only the
+    parameters come from the server at the start of each round.
+
+    Args:
+        replica: the worker's model replica and data shard.
+        optimizer: a name of ``sgdlab.optim.available()``.
+        lr: its learning rate.
+        optimizer_options: its other arguments (None: its defaults).
+    """
+
+    def __init__(self, replica: Replica, optimizer: str = "adamw", lr: float = 1e-3,
+                 optimizer_options: dict[str, Any] | None = None) -> None:
+        from .. import optim
+
+        self.replica = replica
+        self.optimizer = optim.create(optimizer, replica.params, lr=lr, **dict(optimizer_options or {}))
+
+    def train(self, x: np.ndarray, start: int, steps: int, stats: Stats) -> np.ndarray:
+        """theta_i <- x, then ``steps`` inner steps on minibatches ``start .. start + steps - 1``;
+        returns theta_i (flat)."""
+        self.replica.load(x)
+        for step in range(start, start + steps):
+            tick = time.perf_counter()
+            stats.losses.append(self.replica.backward(step))
+            self.optimizer.step()
+            stats.compute_s += time.perf_counter() - tick
+            stats.steps += 1
+        return self.replica.flat()
+
+
+def diloco_round(trainer: InnerTrainer, shards: Any, worker: int, start: int, steps: int) -> dict[str, Any]:
+    """One worker's part of a DiLoCo round (the paper's Algorithm 1, lines 3-9 and its share of 12):
+
+        theta_i <- theta_{t-1}                       (read from the shards)
+        H times:  theta_i <- InnerOpt(theta_i, grad L(x ~ D_i, theta_i))
+        push delta_i = theta_{t-1} - theta_i         (``add``: the shards average the deltas of the
+                                                      round and take one outer step, ``apply``)
+
+    for the ``steps`` = H minibatches ``start .. start + steps - 1`` of this worker's stream."""
+    stats = Stats()
+    x, versions = read_all(shards, worker, stats)
+    delta = x - trainer.train(x, start, steps, stats)
+    parts = _slices(delta, shards.bounds)
+    tick = time.perf_counter()
+    stats.staleness.update(shards.get([shards.call(k, "add", worker, parts[k], versions[k], steps)
                                        for k in range(len(parts))]))
     stats.wait_s += time.perf_counter() - tick
     return stats.as_dict()

@@ -54,11 +54,24 @@ SCENES: dict[str, dict[str, Any]] = {
 #: Learning rates for the optimizers and functions no scene names.
 DEFAULT_LR = {"sgd": 0.01, "momentum": 0.005, "nag": 0.005, "adagrad": 0.3, "adadelta": 1.0,
               "rmsprop": 0.02, "adam": 0.05, "adamax": 0.05, "nadam": 0.05, "amsgrad": 0.05,
-              "adamw": 0.05, "qhm": 0.05, "qhadam": 0.05, "aggmo": 0.005}
+              "adamw": 0.05, "qhm": 0.05, "qhadam": 0.05, "aggmo": 0.005,
+              # RAdam's first steps are unnormalised momentum steps: at 0.05 it crosses Beale and
+              # Himmelblau, and diverges on Rosenbrock's steep start, as torch.optim.RAdam does.
+              # Lion moves every coordinate by lr each step, so lr is its resolution at the minimum.
+              "radam": 0.05, "nadamw": 0.05, "lion": 0.01, "schedulefree_sgd": 0.01,
+              "schedulefree_adamw": 0.1, "ademamix": 0.05,
+              # Adafactor's lr caps its relative step; SOAP on a point (a vector) is Adam; a point is
+              # no matrix either, so Muon gives it to its AdamW group: the rate is its adamw_lr.
+              "adafactor": 0.05, "soap": 0.05, "muon": 0.05}
+#: The hyper-parameter a race's rate sets, where it is not ``lr``.
+_RATE = {"muon": "adamw_lr"}
 COLORS = {"sgd": "#d62728", "momentum": "#2ca02c", "nag": "#ff7f0e", "adagrad": "#9467bd",
           "adadelta": "#e6b800", "rmsprop": "#1f1f1f", "adam": "#1f77b4", "adamax": "#17becf",
           "nadam": "#e377c2", "amsgrad": "#8c564b", "adamw": "#7f7f7f", "qhm": "#bcbd22",
-          "qhadam": "#aec7e8", "aggmo": "#98df8a"}
+          "qhadam": "#aec7e8", "aggmo": "#98df8a",
+          "radam": "#393b79", "nadamw": "#ad494a", "lion": "#8c6d31", "schedulefree_sgd": "#637939",
+          "schedulefree_adamw": "#e7298a", "ademamix": "#7b4173", "adafactor": "#c49c94", "muon": "#00a087",
+          "soap": "#fdae6b"}
 
 
 @dataclass
@@ -96,7 +109,8 @@ def race(function: str | TestFunction = "beale", optimizers: Iterable[str] | Non
     steps = steps if steps is not None else scene.get("steps", 300)
     start = tuple(start) if start is not None else scene.get("start", fn.start)
     rates = {n: float((lr or {}).get(n, scene.get("lr", {}).get(n, DEFAULT_LR[n]))) for n in names}
-    results = {n: minimize(fn, start, optimizer=n, steps=steps, seed=seed, lr=rates[n]) for n in names}
+    results = {n: minimize(fn, start, optimizer=n, steps=steps, seed=seed, **{_RATE.get(n, "lr"): rates[n]})
+               for n in names}
     return Race(fn, results, rates, steps, scene.get("window", fn.domain))
 
 

@@ -42,6 +42,8 @@ from .._validation import describe as constraint_words
 
 CONVENTIONS = ("paper", "torch", "keras")
 NONFINITE_POLICIES = ("apply", "skip", "raise")
+#: The initial value of a state buffer that starts as a copy of the parameters (``state_names``).
+COPY_OF_PARAMS = "params"
 
 
 def _scalar(value: Any) -> float:
@@ -357,6 +359,8 @@ class FlatOptimizer(Optimizer):
     * ``paper`` and ``equations``: the reference and the update of the paper convention (they are
       appended to the class docstring and printed by ``sgdlab optimizers``);
     * ``state_names(group)``: the state buffers (torch.optim's names) and how to initialise them;
+    * ``NAME``, optionally: its name for :func:`sgdlab.optim.create` (default: the lower-case class
+      name);
     * ``kernel``: the algorithm's elementwise update function, ``kernel(param, grad, **state,
       **hyper, decay=..., weight_decay=...)``, mutating its tensors in place;
     * ``hyper(group, step, scalars)``: the scalars (and static switches) of one step for ``kernel``.
@@ -371,12 +375,17 @@ class FlatOptimizer(Optimizer):
     paper: ClassVar[str] = ""
     equations: ClassVar[str] = ""
     supports_sparse: ClassVar[bool] = False
-    #: Per-parameter scalar state besides ``step`` (``{name: initial value}``). The update receives,
-    #: under each name, a 1-D tensor with one entry per parameter of the run, to update in place.
-    scalar_state: ClassVar[dict[str, float]] = {}
+    #: The name :func:`sgdlab.optim.create` knows it by (set from the class name unless declared).
+    NAME: ClassVar[str] = ""
+    #: Per-parameter scalar state besides ``step``: ``{name: initial value}`` (a float32 tensor, as
+    #: torch.optim keeps such scalars) or ``{name: (initial value, dtype)}``. The update's ``hyper``
+    #: receives, under each name, a 1-D tensor with one entry per parameter of the run, to update in
+    #: place.
+    scalar_state: ClassVar[dict[str, float | tuple[float, torch.dtype]]] = {}
     #: How ``weight_decay`` acts under each convention: "l2" adds ``weight_decay * theta`` to the
     #: gradient (torch.optim, and the papers where they speak of it), "decoupled" shrinks the
-    #: parameters by ``lr * weight_decay`` before the update (Keras 3, and AdamW everywhere).
+    #: parameters by ``lr * weight_decay`` before the update (Keras 3, and AdamW everywhere); any
+    #: other mode is the update's own, which gets ``weight_decay`` as it is (see :meth:`decay_mode`).
     DECAY_MODE: ClassVar[dict[str, str]] = {"paper": "l2", "torch": "l2", "keras": "decoupled"}
     #: The signature ``__init__`` binds its arguments with (built from ``ARGS``).
     _init_signature: ClassVar[inspect.Signature] = _signature(())
@@ -388,6 +397,8 @@ class FlatOptimizer(Optimizer):
         if cls.DEFAULTS and declared != defaulted:
             raise TypeError(f"{cls.__name__}: ARGS declare {sorted(declared)} but DEFAULTS give "
                             f"{sorted(defaulted)}")
+        if "NAME" not in cls.__dict__:
+            cls.NAME = cls.__name__.lower()
         cls._init_signature = _signature(cls.ARGS)
         # What help() and inspect.signature show; a subclass with its own __init__ shows that one.
         cls.__signature__ = None if "__init__" in cls.__dict__ else cls._init_signature
@@ -440,6 +451,14 @@ class FlatOptimizer(Optimizer):
                 bucket.zero_grads()
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        # torch.optim casts every loaded state tensor but "step" to its parameter's dtype; a scalar
+        # state kept in float64 (Schedule-Free's weight sums) would lose its digits in a float32 model.
+        # Passed on as Python floats, they are loaded as they were saved.
+        names = [name for name, init in self.scalar_state.items() if isinstance(init, tuple)]
+        if names and "state" in state_dict:
+            state_dict = {**state_dict, "state": {
+                k: {n: (_scalar(v) if n in names and isinstance(v, Tensor) else v) for n, v in st.items()}
+                for k, st in state_dict["state"].items()}}
         super().load_state_dict(state_dict)
         for gi in range(len(self.param_groups)):
             self._validate_group(self.param_groups[gi])
@@ -483,9 +502,10 @@ class FlatOptimizer(Optimizer):
 
     # ---- what subclasses provide ------------------------------------------------------------------
 
-    def state_names(self, group: dict[str, Any]) -> dict[str, float | tuple[int, float]]:
-        """State buffers of a group: ``{name: initial value}``, or ``{name: (K, initial value)}`` for a
-        buffer with K rows per element (AggMo's K velocities)."""
+    def state_names(self, group: dict[str, Any]) -> dict[str, float | tuple[int, float] | str]:
+        """State buffers of a group: ``{name: initial value}``, ``{name: (K, initial value)}`` for a
+        buffer with K rows per element (AggMo's K velocities), or ``{name: COPY_OF_PARAMS}`` for a
+        buffer that starts as a copy of the parameters (Schedule-Free's z)."""
         raise NotImplementedError
 
     kernel: ClassVar[Callable[..., None]]
@@ -552,14 +572,18 @@ class FlatOptimizer(Optimizer):
             if name in bucket.state:
                 continue
             missing = True
+            if init == COPY_OF_PARAMS:
+                bucket.state[name] = bucket.flat.clone()
+                continue
             rows, value = init if isinstance(init, tuple) else (None, init)
             shape = (size,) if rows is None else (rows, size)
             bucket.state[name] = torch.full(shape, float(value), dtype=bucket.flat.dtype,
                                             device=bucket.flat.device)
-        for name, value in self.scalar_state.items():
+        for name, init in self.scalar_state.items():
             if name not in bucket.scalars:
                 missing = True
-                bucket.scalars[name] = torch.full((len(bucket.params),), value, dtype=torch.float32)
+                value, dtype = init if isinstance(init, tuple) else (init, torch.float32)
+                bucket.scalars[name] = torch.full((len(bucket.params),), value, dtype=dtype)
         return missing
 
     def _expose_state(self, bucket: _Bucket) -> None:
@@ -692,12 +716,17 @@ class FlatOptimizer(Optimizer):
         hyper = self.hyper(group, step, scalars)
         wd = _scalar(group.get("weight_decay", 0.0))
         if wd != 0.0:
-            hyper["decay"] = self.DECAY_MODE[self.convention]
-            hyper["weight_decay"] = wd if hyper["decay"] == "l2" else self.decoupled_decay_factor(group)
+            hyper["decay"] = self.decay_mode(group)
+            hyper["weight_decay"] = self.decoupled_decay_factor(group) if hyper["decay"] == "decoupled" else wd
         if fast:
             _run_fused(self.kernel, param, grad, tensors, hyper)
         else:
             self.kernel(param, grad, **tensors, **_as_kernel_args(hyper, param, tensors=False))
+
+    def decay_mode(self, group: dict[str, Any]) -> str:
+        """How ``weight_decay`` acts in this group: ``DECAY_MODE`` of the convention, unless the
+        algorithm has a switch for it (RAdam's ``decoupled_weight_decay``)."""
+        return self.DECAY_MODE[self.convention]
 
     def decoupled_decay_factor(self, group: dict[str, Any]) -> float:
         """theta <- theta * (1 - factor) before the update, for decoupled weight decay."""

@@ -1,4 +1,5 @@
-"""Adam and its descendants: Adam, AMSGrad, AdamW, AdaMax, Nadam, QHAdam.
+"""Adam and its descendants: Adam, AMSGrad, AdamW, AdaMax, Nadam, QHAdam, and today's RAdam, NAdamW
+and AdEMAMix.
 
 Each ``*_update`` function is the single source of its algorithm's math, each equation (in the
 survey's symbols) above the line that computes it; the classes compute the scalars of a step (bias
@@ -17,8 +18,8 @@ import math
 import torch
 from torch import Tensor
 
-from .._validation import Real, Seq
-from ._engine import (BETAS, EPS, L2_WEIGHT_DECAY, LR, WEIGHT_DECAY, Arg, FlatOptimizer, _scalar,
+from .._validation import Bool, Int, Real, Seq
+from ._engine import (BETAS, DECAY_RATE, EPS, L2_WEIGHT_DECAY, LR, WEIGHT_DECAY, Arg, FlatOptimizer, _scalar,
                       apply_weight_decay)
 
 
@@ -95,6 +96,45 @@ def qhadam_update(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tens
     denom = ((1.0 - nu2) * grad * grad + nu2 / bias_correction2 * exp_avg_sq).sqrt() + eps
     # theta = theta - alpha [(1 - nu1) g_t + nu1 m_hat_t] / (sqrt((1 - nu2) g_t^2 + nu2 v_hat_t) + eps)
     param.sub_(lr * numer / denom)
+
+
+def radam_update(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, *, beta1, beta2,
+                 step_size, rectified: bool, eps, decay=None, weight_decay=0.0) -> None:
+    """RAdam (Liu et al. 2020). ``rectified`` (static) says whether the variance of the adaptive rate
+    is tractable at this step (rho_t above the convention's threshold); ``step_size`` folds the
+    scalars: alpha r_t sqrt(1 - beta2^t) / (1 - beta1^t) when rectified, alpha / (1 - beta1^t) when
+    not."""
+    grad = apply_weight_decay(param, grad, decay, weight_decay)
+    # m_t = beta1 m_{t-1} + (1 - beta1) g_t    (as m + (1 - beta1) (g_t - m))
+    exp_avg.add_((1.0 - beta1) * (grad - exp_avg))
+    # v_t = beta2 v_{t-1} + (1 - beta2) g_t^2
+    exp_avg_sq.mul_(beta2).add_((1.0 - beta2) * grad * grad)
+    if rectified:
+        # theta = theta - alpha_t r_t m_hat_t l_t,   l_t = sqrt(1 - beta2^t) / (sqrt(v_t) + eps),
+        # m_hat_t = m_t / (1 - beta1^t): = theta - step_size m_t / (sqrt(v_t) + eps)
+        param.sub_(step_size * exp_avg / (exp_avg_sq.sqrt() + eps))
+    else:
+        # theta = theta - alpha_t m_hat_t    (SGD with momentum while the variance is intractable)
+        param.sub_(step_size * exp_avg)
+
+
+def ademamix_update(param: Tensor, grad: Tensor, exp_avg_fast: Tensor, exp_avg_slow: Tensor,
+                    exp_avg_sq: Tensor, *, beta1, beta2, beta3, alpha, bias_correction1,
+                    bias_correction2_sqrt, lr, eps, decay=None, weight_decay=0.0) -> None:
+    """AdEMAMix (Pagliardini, Ablin & Grangier 2024): Adam's fast EMA m1 plus alpha times a slow,
+    undebiased EMA m2; ``beta3`` and ``alpha`` are this step's values of their warm-up schedules."""
+    # theta_{t-1} <- theta_{t-1} - eta lambda theta_{t-1}    (decoupled, before the update)
+    grad = apply_weight_decay(param, grad, decay, weight_decay)
+    # m1_t = beta1 m1_{t-1} + (1 - beta1) g_t    (as m1 + (1 - beta1) (g_t - m1))
+    exp_avg_fast.add_((1.0 - beta1) * (grad - exp_avg_fast))
+    # m2_t = beta3(t) m2_{t-1} + (1 - beta3(t)) g_t
+    exp_avg_slow.add_((1.0 - beta3) * (grad - exp_avg_slow))
+    # nu_t = beta2 nu_{t-1} + (1 - beta2) g_t^2
+    exp_avg_sq.mul_(beta2).add_((1.0 - beta2) * grad * grad)
+    # theta_t = theta_{t-1} - eta (m1_hat_t + alpha(t) m2_t) / (sqrt(nu_hat_t) + eps),
+    # m1_hat_t = m1_t / (1 - beta1^t),  nu_hat_t = nu_t / (1 - beta2^t)
+    denom = exp_avg_sq.sqrt() / bias_correction2_sqrt + eps
+    param.sub_(lr * (exp_avg_fast / bias_correction1 + alpha * exp_avg_slow) / denom)
 
 
 class _AdamBase(FlatOptimizer):
@@ -351,4 +391,181 @@ theta <- theta - alpha [(1 - nu1) g_t + nu1 m_hat] / (sqrt((1 - nu2) g_t^2 + nu2
                 "eps": _scalar(group["eps"])}
 
 
-__all__ = ["Adam", "AMSGrad", "AdamW", "AdaMax", "Nadam", "QHAdam"]
+class RAdam(FlatOptimizer):
+    """RAdam: rectified Adam, whose first steps need no learning-rate warm-up.
+
+    While the moving average behind v_t is too short for the variance of the adaptive rate to be
+    tractable (rho_t <= 4 in the paper, rho_t <= 5 in torch.optim), RAdam steps along the debiased
+    momentum m_hat alone; after, Adam's step scaled by the rectification r_t, which rises to 1. The
+    paper's l_t = sqrt((1 - beta2^t) / v_t) has no eps; sgdlab adds it to sqrt(v_t), as torch.optim
+    does. ``decoupled_weight_decay=True`` shrinks theta by eta lambda before each step instead of
+    adding lambda theta to the gradient (torch.optim's ``RAdam(decoupled_weight_decay=True)``).
+
+    Example:
+        >>> import torch, sgdlab
+        >>> model = torch.nn.Linear(3, 1)
+        >>> opt = sgdlab.optim.RAdam(model.parameters(), lr=1e-3)
+    """
+
+    paper = ("Liu, Jiang, He, Chen, Liu, Gao & Han 2020, On the Variance of the Adaptive Learning Rate and "
+             "Beyond (ICLR)")
+    equations = """
+m_t = beta1 m_{t-1} + (1 - beta1) g_t,   m_hat = m_t / (1 - beta1^t)
+v_t = beta2 v_{t-1} + (1 - beta2) g_t^2
+rho_inf = 2 / (1 - beta2) - 1,   rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t)
+if rho_t > 4:   l_t = sqrt(1 - beta2^t) / (sqrt(v_t) + eps)
+                r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
+                theta <- theta - eta r_t m_hat l_t
+else:           theta <- theta - eta m_hat
+"""
+    ARGS = (LR, BETAS, EPS,
+            L2_WEIGHT_DECAY.documented("lambda: the L2 penalty g_t + lambda theta, or with decoupled_weight_decay "
+                                       "the decay theta <- theta (1 - eta lambda) before each step"),
+            Arg("decoupled_weight_decay", Bool(), "decouple the weight decay from the gradient (AdamW's decay)"))
+    DEFAULTS = {
+        "paper": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
+                  "decoupled_weight_decay": False},
+        "torch": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
+                  "decoupled_weight_decay": False},
+    }
+    #: rho_t above which the adaptive step is taken.
+    TRACTABLE = {"paper": 4.0, "torch": 5.0}
+    kernel = staticmethod(radam_update)
+
+    def state_names(self, group):
+        return {"exp_avg": 0.0, "exp_avg_sq": 0.0}
+
+    def decay_mode(self, group):
+        return "decoupled" if group["decoupled_weight_decay"] else super().decay_mode(group)
+
+    def hyper(self, group, step, scalars):
+        lr = _scalar(group["lr"])
+        beta1, beta2 = (_scalar(b) for b in group["betas"])
+        bc1, bc2 = 1.0 - beta1 ** step, 1.0 - beta2 ** step
+        rho_inf = 2.0 / (1.0 - beta2) - 1.0
+        rho_t = rho_inf - 2.0 * step * beta2 ** step / bc2
+        rectified = rho_t > self.TRACTABLE[self.convention]
+        if rectified:
+            r_t = math.sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
+            step_size = lr * r_t * math.sqrt(bc2) / bc1
+        else:
+            step_size = lr / bc1
+        return {"beta1": beta1, "beta2": beta2, "step_size": step_size, "rectified": rectified,
+                "eps": _scalar(group["eps"])}
+
+
+class NAdamW(Nadam):
+    """NAdamW: Nadam with decoupled weight decay, the baseline of AlgoPerf.
+
+    The paper convention is AlgoPerf's NAdamW (the baseline its submissions are scored against):
+    the survey's Nadam, constant beta1, after Choi et al. 2019 (Table 1), with theta shrunk by
+    eta lambda before each step as AdamW, and its defaults (lambda = 0.01). ``convention="torch"``
+    is ``torch.optim.NAdam(params, decoupled_weight_decay=True)``: Dozat's momentum schedule
+    (``momentum_decay``) and torch's defaults, with no decay unless ``weight_decay`` is given.
+
+    Example:
+        >>> import torch, sgdlab
+        >>> model = torch.nn.Linear(3, 1)
+        >>> opt = sgdlab.optim.NAdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
+    """
+
+    paper = ("Dahl et al. 2023, Benchmarking Neural Network Training Algorithms (AlgoPerf; its NAdamW "
+             "baseline); Dozat 2016 with Loshchilov & Hutter 2019's decoupled weight decay")
+    equations = """
+theta <- theta (1 - eta lambda)
+m_t = beta1 m_{t-1} + (1 - beta1) g_t,   m_hat = m_t / (1 - beta1^t)
+v_t = beta2 v_{t-1} + (1 - beta2) g_t^2,  v_hat = v_t / (1 - beta2^t)
+theta <- theta - eta / (sqrt(v_hat) + eps) * (beta1 m_hat + (1 - beta1) g_t / (1 - beta1^t))
+"""
+    ARGS = (LR, BETAS, EPS,
+            WEIGHT_DECAY.documented("lambda, the decoupled weight decay: theta <- theta (1 - eta lambda) before "
+                                    "each step"),
+            Nadam.ARGS[-1])
+    DEFAULTS = {
+        "paper": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-2},
+        "torch": {"lr": 2e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "momentum_decay": 4e-3},
+    }
+    DECAY_MODE = {"paper": "decoupled", "torch": "decoupled"}
+
+
+def _inverse_log(beta: float) -> float:
+    """1 / ln(beta), 0 for beta = 0 (its limit)."""
+    return 1.0 / math.log(beta) if beta > 0.0 else 0.0
+
+
+def ademamix_beta3(step: int, beta_start: float, beta_end: float, warmup: int) -> float:
+    """AdEMAMix's beta3 schedule: from beta_start (beta1) at t = 0 to beta_end at t = T (``warmup``)
+    linearly in the half-life ln(1/2) / ln(beta), i.e. in 1 / ln(beta):
+
+        beta3(t) = min(exp(ln(beta_start) ln(beta_end) / ((1 - t/T) ln(beta_end) + (t/T) ln(beta_start))),
+                       beta_end);
+
+    ``warmup=0``: beta_end throughout.
+
+    Half-way, the half-life is half-way between beta1's (6.6 steps) and beta3's (6931 steps):
+
+    >>> round(ademamix_beta3(50, 0.9, 0.9999, 100), 6), ademamix_beta3(100, 0.9, 0.9999, 100)
+    (0.9998, 0.9999)
+    """
+    if warmup == 0 or step >= warmup:
+        return beta_end
+    a = step / warmup
+    inverse = (1.0 - a) * _inverse_log(beta_start) + a * _inverse_log(beta_end)
+    return min(math.exp(1.0 / inverse), beta_end) if inverse != 0.0 else 0.0
+
+
+class AdEMAMix(FlatOptimizer):
+    """AdEMAMix: Adam's update plus alpha times a slow EMA of the gradients, which keeps using
+    gradients thousands of steps old (beta3 = 0.9999: a half-life of ~6900 steps).
+
+    The slow EMA m2 is not debiased; ``alpha_warmup`` and ``beta3_warmup`` (the paper's T_alpha,beta3,
+    which it sets to the length of training) raise alpha from 0 linearly and beta3 from beta1 linearly
+    in half-life, against the instability of a large beta3 early on. Defaults are the authors' PyTorch
+    code's (alpha = 2, no warm-up; the paper uses alpha in 4..10 for language models, with warm-up).
+    ``weight_decay`` is decoupled: theta <- theta (1 - eta lambda) before each step.
+
+    Example:
+        >>> import torch, sgdlab
+        >>> model = torch.nn.Linear(3, 1)
+        >>> opt = sgdlab.optim.AdEMAMix(model.parameters(), lr=1e-3, alpha=5.0, alpha_warmup=10_000,
+        ...                             beta3_warmup=10_000)
+    """
+
+    paper = ("Pagliardini, Ablin & Grangier 2024, The AdEMAMix Optimizer: Better, Faster, Older "
+             "(arXiv:2409.03137)")
+    equations = """
+alpha(t) = min(t alpha / T_alpha, alpha),   beta3(t) from beta1 to beta3 over T_beta3 (linear half-life)
+m1_t = beta1 m1_{t-1} + (1 - beta1) g_t,          m1_hat = m1_t / (1 - beta1^t)
+m2_t = beta3(t) m2_{t-1} + (1 - beta3(t)) g_t
+nu_t = beta2 nu_{t-1} + (1 - beta2) g_t^2,        nu_hat = nu_t / (1 - beta2^t)
+theta <- theta - eta ((m1_hat + alpha(t) m2_t) / (sqrt(nu_hat) + eps) + lambda theta)
+"""
+    ARGS = (LR, BETAS.documented("(beta1, beta2), the decay rates of the fast EMA m1 and of nu_t, as Adam's"),
+            Arg("beta3", DECAY_RATE, "the decay rate of the slow EMA m2"),
+            Arg("alpha", Real(0), "alpha, the weight of the slow EMA in the update"),
+            Arg("beta3_warmup", Int(0), "T_beta3, the steps over which beta3 rises from beta1 (0: none)"),
+            Arg("alpha_warmup", Int(0), "T_alpha, the steps over which alpha rises from 0 (0: none)"),
+            EPS,
+            WEIGHT_DECAY.documented("lambda, the decoupled weight decay: theta <- theta (1 - eta lambda) before "
+                                    "each step"))
+    DEFAULTS = {"paper": {"lr": 1e-3, "betas": (0.9, 0.999), "beta3": 0.9999, "alpha": 2.0, "beta3_warmup": 0,
+                          "alpha_warmup": 0, "eps": 1e-8, "weight_decay": 0.0}}
+    DECAY_MODE = {"paper": "decoupled"}
+    kernel = staticmethod(ademamix_update)
+
+    def state_names(self, group):
+        return {"exp_avg_fast": 0.0, "exp_avg_slow": 0.0, "exp_avg_sq": 0.0}
+
+    def hyper(self, group, step, scalars):
+        beta1, beta2 = (_scalar(b) for b in group["betas"])
+        alpha, alpha_warmup = _scalar(group["alpha"]), group["alpha_warmup"]
+        if alpha_warmup:
+            alpha = min(step * alpha / alpha_warmup, alpha)
+        return {"beta1": beta1, "beta2": beta2,
+                "beta3": ademamix_beta3(step, beta1, _scalar(group["beta3"]), group["beta3_warmup"]),
+                "alpha": alpha, "bias_correction1": 1.0 - beta1 ** step,
+                "bias_correction2_sqrt": math.sqrt(1.0 - beta2 ** step), "lr": _scalar(group["lr"]),
+                "eps": _scalar(group["eps"])}
+
+
+__all__ = ["Adam", "AMSGrad", "AdamW", "AdaMax", "Nadam", "QHAdam", "RAdam", "NAdamW", "AdEMAMix"]

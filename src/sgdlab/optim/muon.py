@@ -34,16 +34,20 @@ def newton_schulz(G: Tensor, coefficients: tuple[float, float, float], steps: in
     if tall:
         X = X.mT
     # X_0 = G / ||G||_F, so that every singular value is at most 1: eps guards G = 0, as
-    # max(||G||, eps) (torch) or ||G|| + eps (Jordan et al.)
+    # max(||G||, eps) (torch) or ||G|| + eps (Jordan et al.); contiguous (a tall matrix's transpose is
+    # copied once), and the products write into buffers allocated once per call
     norm = X.norm(dim=(-2, -1), keepdim=True)
-    X = X / (norm + eps if eps_added else norm.clamp(min=eps))
+    X = (X / (norm + eps if eps_added else norm.clamp(min=eps))).contiguous()
+    A = X.new_empty(X.shape[0], X.shape[1], X.shape[1])
+    B, Y = torch.empty_like(A), torch.empty_like(X)
     for _ in range(steps):
         # A = X X^T
-        A = torch.bmm(X, X.mT)
+        torch.bmm(X, X.mT, out=A)
         # B = b A + c A^2
-        B = torch.baddbmm(A, A, A, beta=b, alpha=c)
+        torch.baddbmm(A, A, A, beta=b, alpha=c, out=B)
         # X <- a X + B X
-        X = torch.baddbmm(X, B, X, beta=a)
+        torch.baddbmm(X, B, X, beta=a, out=Y)
+        X, Y = Y, X
     return X.mT if tall else X
 
 

@@ -10,9 +10,10 @@ import torch
 from torch.optim import Optimizer
 
 from .._validation import Instance, Real, validate
+from ._wrapper import OptimizerWrapper
 
 
-class GradientNoise(Optimizer):
+class GradientNoise(OptimizerWrapper):
     """Wrap an optimizer so that every gradient gets Gaussian noise before each step.
 
     Neelakantan et al. (2015), "Adding Gradient Noise Improves Learning for Very Deep Networks" (the
@@ -22,8 +23,9 @@ class GradientNoise(Optimizer):
 
     eta in {0.01, 0.3, 1.0} and gamma = 0.55 in the paper. Works with any ``torch.optim.Optimizer``;
     ``step``, ``zero_grad``, ``param_groups``, ``state`` and ``state_dict`` pass through to it, so lr
-    schedulers drive the wrapped optimizer. ``state_dict`` adds the noise step and the generator's
-    state, so a resumed run draws the same noise as an uninterrupted one.
+    schedulers drive the wrapped optimizer; so do ``train()`` and ``eval()`` where the wrapped
+    optimizer has them (Schedule-Free). ``state_dict`` adds the noise step and the generator's state,
+    so a resumed run draws the same noise as an uninterrupted one.
 
     Args:
         optimizer: the optimizer to wrap, a ``torch.optim.Optimizer``.
@@ -39,22 +41,25 @@ class GradientNoise(Optimizer):
         ...                                  generator=torch.Generator().manual_seed(0))
     """
 
+    STATE_KEY = "gradient_noise"
+
     @validate(optimizer=Instance(Optimizer, what="a torch.optim.Optimizer"), eta=Real(0), gamma=Real(0),
               generator=(Instance(torch.Generator, what="a torch.Generator"), None))
     def __init__(self, optimizer: Optimizer, eta: float = 0.3, gamma: float = 0.55,
                  generator: torch.Generator | None = None) -> None:
-        # Optimizer.__init__ sets up hooks (with a placeholder group); the groups and the state are
-        # then the wrapped optimizer's own.
-        super().__init__([{"params": []}], {})
-        self.optimizer = optimizer
+        super().__init__(optimizer)
         self.eta = float(eta)
         self.gamma = float(gamma)
         self.generator = generator
         #: Number of steps taken (the t of sigma_t).
         self.noise_step = 0
-        self.param_groups = optimizer.param_groups
-        self.state = optimizer.state
-        self.defaults = optimizer.defaults
+
+    def __getattr__(self, name: str) -> Any:
+        # An optimizer with a training and an evaluation point (Schedule-Free) keeps its train() and
+        # eval() under the noise, for sgdlab.train.fit and its callers.
+        if name in ("train", "eval") and "optimizer" in self.__dict__:
+            return getattr(self.optimizer, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def sigma(self, t: int | None = None) -> float:
         """The noise's standard deviation at step ``t`` (default: the next step)."""
@@ -86,30 +91,14 @@ class GradientNoise(Optimizer):
         self.noise_step += 1
         return loss
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        self.optimizer.zero_grad(set_to_none=set_to_none)
+    def wrapper_state(self) -> dict[str, Any]:
+        return {"noise_step": self.noise_step,
+                "generator_state": self.generator.get_state() if self.generator is not None else None}
 
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        if "optimizer" not in self.__dict__:  # the placeholder group of Optimizer.__init__
-            return super().add_param_group(param_group)
-        self.optimizer.add_param_group(param_group)
-
-    def state_dict(self) -> dict[str, Any]:
-        sd = self.optimizer.state_dict()
-        sd["gradient_noise"] = {
-            "noise_step": self.noise_step,
-            "generator_state": self.generator.get_state() if self.generator is not None else None,
-        }
-        return sd
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        state_dict = dict(state_dict)
-        noise = state_dict.pop("gradient_noise", None)
-        self.optimizer.load_state_dict(state_dict)
-        if noise is not None:
-            self.noise_step = int(noise["noise_step"])
-            if self.generator is not None and noise["generator_state"] is not None:
-                self.generator.set_state(noise["generator_state"])
+    def load_wrapper_state(self, state: dict[str, Any]) -> None:
+        self.noise_step = int(state["noise_step"])
+        if self.generator is not None and state["generator_state"] is not None:
+            self.generator.set_state(state["generator_state"])
 
     def __repr__(self) -> str:
         return f"GradientNoise(eta={self.eta}, gamma={self.gamma}, {self.optimizer!r})"

@@ -62,6 +62,8 @@ TORCH_EQUIVALENT = {
     "nadam": (torch.optim.NAdam, {}, ("default", "foreach")),
     "amsgrad": (torch.optim.Adam, {"amsgrad": True}, ("default", "foreach", "fused")),
     "adamw": (torch.optim.AdamW, {}, ("default", "foreach", "fused")),
+    "radam": (torch.optim.RAdam, {}, ("default", "foreach")),
+    "nadamw": (torch.optim.NAdam, {"decoupled_weight_decay": True}, ("default", "foreach")),
     "adafactor": (torch.optim.Adafactor, {}, ("default", "foreach")),
     # layouts a-c hold vectors only, which Muon gives to its AdamW group (torch's defaults)
     "muon": (torch.optim.AdamW, {}, ("default", "foreach", "fused")),

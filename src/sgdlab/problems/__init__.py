@@ -1,7 +1,9 @@
 """The benchmark problems of ``sgdlab compare``, after DeepOBS and AlgoPerf.
 
 ``PROBLEMS`` maps each name to its :class:`~.base.Problem`, in display order; ``get("libsvm:PATH")``
-also builds a logistic-regression problem on any LIBSVM file.
+also builds a logistic-regression problem on any LIBSVM file, and :func:`resolve` takes your own
+problems too (``FILE.py[:ATTR]``, ``MODULE:ATTR``: see :mod:`.user` and
+:meth:`Problem.from_model <.base.Problem.from_model>`).
 
 ================  ========  ======  ===========  ===========  ============
 problem           metric    target  quick        full         quick trial
@@ -42,8 +44,10 @@ from .char_lm import CHAR_LM
 from .deepobs import QUADRATIC_DEEP, TWO_D_BEALE
 from .digits import DIGITS_CNN, DIGITS_CNN_BN, DIGITS_LOGREG, DIGITS_MLP, DIGITS_MLP_BN
 from .sparse import SPARSE_LOGREG, libsvm_problem
+from .user import is_user_spec, load
 
-__all__ = ["PROBLEMS", "Budget", "LIBSVM_PREFIX", "Problem", "Task", "available", "get", "libsvm_problem"]
+__all__ = ["PROBLEMS", "Budget", "LIBSVM_PREFIX", "Problem", "Task", "available", "get", "is_builtin",
+           "libsvm_problem", "resolve"]
 
 #: The prefix of a problem on a LIBSVM file: ``get("libsvm:data/a9a.svm")``.
 LIBSVM_PREFIX = "libsvm:"
@@ -80,3 +84,30 @@ def get(name: str) -> Problem:
     if name not in PROBLEMS:
         raise argument_error("problem", name, f"one of {', '.join(PROBLEMS)}, or {LIBSVM_PREFIX}PATH")
     return PROBLEMS[name]
+
+
+def resolve(spec: str) -> list[Problem]:
+    """The problems ``spec`` names: a registered name, ``libsvm:PATH``, ``FILE.py[:ATTR]`` or
+    ``MODULE:ATTR`` (your own problems, see :mod:`.user`). A file or module may hold several.
+
+    >>> from sgdlab import problems
+    >>> [p.name for p in problems.resolve("digits_mlp")]
+    ['digits_mlp']
+    >>> problems.resolve("no_such.py:make")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    sgdlab._validation.ArgumentValueError: Invalid problem: 'no_such.py:make' (expected a Python file: there is no file no_such.py)
+    """
+    check("problem", spec, Instance(str, what="a problem name, libsvm:PATH, FILE.py[:ATTR] or MODULE:ATTR"))
+    if spec in PROBLEMS or spec.startswith(LIBSVM_PREFIX):
+        return [get(spec)]
+    if is_user_spec(spec):
+        return load(spec)
+    raise argument_error("problem", spec, f"one of {', '.join(PROBLEMS)}, {LIBSVM_PREFIX}PATH, FILE.py[:ATTR] or "
+                         "MODULE:ATTR")
+
+
+def is_builtin(problem: Problem) -> bool:
+    """Whether ``problem`` is one of the registered problems (not your own, nor a LIBSVM file)."""
+    check("problem", problem, Instance(Problem, what="a sgdlab.problems.Problem"))
+    return PROBLEMS.get(problem.name) == problem

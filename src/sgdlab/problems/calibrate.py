@@ -21,7 +21,7 @@ import argparse
 import math
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 
@@ -95,20 +95,35 @@ def calibrate(name: str, optimizers: Sequence[str] = CALIBRATION_OPTIMIZERS,
               grid: Sequence[float] = CALIBRATION_GRID) -> dict:
     """Tune each optimizer on ``name``; return the tuned runs and the suggested target."""
     problem = get(name)
-    tuned: dict[str, list[float] | None] = {}
-    lrs: dict[str, float | None] = {}
-    seconds = []
-    sign = 1.0 if problem.higher_is_better else -1.0
+    runs, seconds = [], []
     for opt in optimizers:
-        best_score, best_lr, best_curve = -math.inf, None, None
         for lr in grid:
             curve, took = run_curve(problem, opt, lr)
+            runs.append((opt, lr, curve))
             seconds.append(took)
-            if curve is not None and sign * curve[-1] > best_score:
-                best_score, best_lr, best_curve = sign * curve[-1], lr, curve
-        tuned[opt], lrs[opt] = best_curve, best_lr
+    tuned, lrs = tune(problem, runs)
     return {"problem": problem, "tuned": tuned, "lrs": lrs, "target": suggest_target(problem, tuned),
             "mean_seconds": sum(seconds) / len(seconds)}
+
+
+def tune(problem: Problem, runs: Iterable[tuple[str, float, Sequence[float] | None]]
+         ) -> tuple[dict[str, list[float] | None], dict[str, float | None]]:
+    """Each optimizer's tuned run among ``runs`` of (optimizer, learning rate, validation curve or
+    ``None`` for a diverged run): the one with the best final validation metric (on a tie, the first
+    in ``runs``). Returns the tuned curves and learning rates by optimizer (``None`` where every run
+    diverged).
+
+    >>> from sgdlab.problems import get
+    >>> tune(get("digits_mlp"), [("sgd", 0.1, [0.5, 0.9]), ("sgd", 1.0, None), ("adam", 0.01, [0.7, 0.8])])
+    ({'sgd': [0.5, 0.9], 'adam': [0.7, 0.8]}, {'sgd': 0.1, 'adam': 0.01})
+    """
+    sign = 1.0 if problem.higher_is_better else -1.0
+    best: dict[str, tuple[float, float | None, list[float] | None]] = {}
+    for opt, lr, curve in runs:
+        score = sign * curve[-1] if curve else -math.inf
+        if opt not in best or score > best[opt][0]:
+            best[opt] = (score, lr if curve else None, list(curve) if curve else None)
+    return {o: b[2] for o, b in best.items()}, {o: b[1] for o, b in best.items()}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -8,7 +8,9 @@ features, small ones for frequent features).
   boundary); split at random 80/10/10 (8,000 / 1,000 / 1,000). A quick trial (10 epochs of 125
   mini-batches) takes 0.64 s with Adam on one thread.
 * ``libsvm:PATH`` (:func:`libsvm_problem`): the same model on a LIBSVM / svmlight file, labels
-  mapped to classes 0..K-1 in sorted order, split at random 80/10/10 (fixed seed).
+  mapped to classes 0..K-1 in sorted order, split at random 80/10/10 (fixed seed). The file's
+  contents are hashed into the problem's fingerprint: a file changed in place never reuses the old
+  trials of ``sgdlab compare``.
 
 The model is :class:`sgdlab.models.LogisticRegression` with ``sparse=True``; ``fit`` slices each
 mini-batch's rows from the CSR matrix and densifies only them.
@@ -33,6 +35,7 @@ from .._validation import ArgumentValueError, Instance, check
 from ..data import load_libsvm, sparse_classification
 from ..models import LogisticRegression
 from .base import Budget, Problem, Task
+from .fingerprint import file_digest
 from ._common import DATA_SEED, accuracy, cross_entropy, seeded, split_indices, target_note
 
 N_SAMPLES, N_FEATURES, NNZ_PER_ROW = 10000, 2000, 20
@@ -107,15 +110,14 @@ def libsvm_problem(path: str | os.PathLike) -> Problem:
     """
     given = os.fspath(check("path", path, Instance(str, os.PathLike, what="a path")))
     fspath = os.path.abspath(given)
-    stat = os.stat(fspath) if os.path.exists(fspath) else None
-    version = (stat.st_mtime_ns, stat.st_size) if stat is not None else (0, 0)
-    return _libsvm_problem(given, fspath, *version)
+    digest = file_digest(fspath) if os.path.isfile(fspath) else ""
+    return _libsvm_problem(given, fspath, digest)
 
 
 @functools.lru_cache(maxsize=8)
-def _libsvm_problem(given: str, fspath: str, mtime_ns: int, size: int) -> Problem:
-    """The problem on ``fspath`` (cached while the file keeps its modification time and size),
-    named ``libsvm:`` + the path as the caller gave it."""
+def _libsvm_problem(given: str, fspath: str, digest: str) -> Problem:
+    """The problem on ``fspath`` (cached while the file's contents hash to ``digest``), named
+    ``libsvm:`` + the path as the caller gave it, ``digest`` part of its fingerprint."""
     X, y = load_libsvm(fspath)
     classes, labels = np.unique(y, return_inverse=True)
     if len(classes) < 2:
@@ -140,7 +142,7 @@ def _libsvm_problem(given: str, fspath: str, mtime_ns: int, size: int) -> Proble
             f"LogisticRegression(C=1) fitted on the training split scores {target + LIBSVM_TARGET_GAP:.4f} "
             f"on validation; the target is {LIBSVM_TARGET_GAP} below it."),
         metric="accuracy", higher_is_better=True, target=target, quick=LIBSVM_QUICK, full=LIBSVM_FULL,
-        builder=build, tags=("sparse", "convex", "libsvm"))
+        builder=build, tags=("sparse", "convex", "libsvm"), source=f"libsvm:{given}", digest=digest)
 
 
 def _baseline_accuracy(splits) -> float:

@@ -10,6 +10,12 @@
   model sees a dense tensor of the default dtype.
 * A map-style ``torch.utils.data.Dataset`` whose items are ``(x, y)``: a batch is the items at the
   indices, collated with ``torch.utils.data.default_collate`` (as a ``DataLoader`` would).
+* A ``torch.utils.data.DataLoader`` over such a Dataset: its ``dataset`` and its ``collate_fn`` are
+  used (a custom collation, padding say, keeps working); its ``batch_size``, ``shuffle``, ``drop_last``
+  and ``num_workers`` are not: ``fit`` batches with its own ``batch_size`` and reshuffles from its
+  ``seed``, so that a run reproduces whatever the loader was built with. A loader whose sampler
+  decides something fit cannot reproduce (a ``WeightedRandomSampler``, a custom ``batch_sampler``,
+  sampling with replacement) is refused, as is one with ``batch_size=None`` (its items are batches).
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ import numpy as np
 import scipy.sparse
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset, IterableDataset, default_collate
+from torch.utils.data import (BatchSampler, DataLoader, Dataset, IterableDataset, RandomSampler,
+                              SequentialSampler, default_collate)
 
 from .._validation import ArgumentTypeError, ArgumentValueError
 
@@ -50,8 +57,13 @@ class Data:
     def __init__(self, data: Any, name: str = "train") -> None:
         self.name = name
         self.dataset: Dataset | None = None
+        self.collate: Any = default_collate
         self.X: Any = None
         self.y: Any = None
+        if isinstance(data, DataLoader):
+            _check_loader(name, data)
+            self.collate = data.collate_fn
+            data = data.dataset
         if isinstance(data, IterableDataset):
             raise ArgumentTypeError(f"Invalid {name}: an IterableDataset has no indices to shuffle or batch "
                                     "(expected a map-style Dataset, with __len__ and __getitem__, or (X, y))")
@@ -75,7 +87,8 @@ class Data:
             self.n = nx
         else:
             raise ArgumentTypeError(f"Invalid {name}: a {type(data).__name__} (expected a pair (X, y) of "
-                                    "tensors or arrays, or a map-style torch.utils.data.Dataset)")
+                                    "tensors or arrays, a map-style torch.utils.data.Dataset or a DataLoader "
+                                    "over one)")
         if self.n == 0:
             raise ArgumentValueError(f"Invalid {name}: 0 examples (expected at least one)")
 
@@ -89,7 +102,7 @@ class Data:
 
     def batch(self, idx: np.ndarray, device: torch.device | None = None) -> tuple[Any, Any]:
         if self.dataset is not None:
-            xb, yb = default_collate([self.dataset[int(i)] for i in idx])
+            xb, yb = self.collate([self.dataset[int(i)] for i in idx])
         else:
             xb, yb = self._take(self.X, idx), self._take(self.y, idx)
         if device is not None:
@@ -104,6 +117,24 @@ class Data:
             # Only this batch's rows are ever dense.
             return torch.from_numpy(a[idx].toarray()).to(torch.get_default_dtype())
         return _to_tensor(a[idx])
+
+
+def _check_loader(name: str, loader: DataLoader) -> None:
+    """Refuse a DataLoader whose batches fit could not reproduce from its own batch_size and seed."""
+    what = None
+    if loader.batch_sampler is not None and type(loader.batch_sampler) is not BatchSampler:
+        what = f"the batch_sampler {type(loader.batch_sampler).__name__}"
+    elif loader.batch_size is None:
+        what = "batch_size=None (its items are whole batches)"
+    elif type(loader.sampler) is RandomSampler:
+        if loader.sampler.replacement or loader.sampler.num_samples != len(loader.dataset):
+            what = "a RandomSampler that draws with replacement or another number of examples"
+    elif type(loader.sampler) is not SequentialSampler:
+        what = f"the sampler {type(loader.sampler).__name__}"
+    if what is not None:
+        raise ArgumentValueError(f"Invalid {name}: a DataLoader with {what} (expected a DataLoader with the "
+                                 "default sampler, shuffled or not: fit batches and reshuffles the examples "
+                                 "itself, from its batch_size and seed)")
 
 
 def _move(x: Any, device: torch.device) -> Any:

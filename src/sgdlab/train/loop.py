@@ -24,6 +24,10 @@ from .history import History
 #: Examples per forward pass where ``fit`` goes through a whole data set at once: the gradient of
 #: batch gradient descent (``batch_size=None``) and the validation loss. Bounds the memory.
 CHUNK_SIZE = 1024
+#: With an optimizer that evaluates elsewhere than it trains (Schedule-Free, Lookahead), the
+#: training examples over which ``fit`` recomputes batch norm's statistics at the evaluation point
+#: after each epoch: the first of the epoch's order, in chunks of ``CHUNK_SIZE``.
+BN_RECOMPUTE_EXAMPLES = 8 * CHUNK_SIZE
 
 
 @validate(model=Instance(torch.nn.Module, what="a torch.nn.Module"), loss_fn=Callable_(), epochs=Int(1),
@@ -66,6 +70,13 @@ def fit(
     gradients), step the ``scheduler``, record the epoch in the History, run the callbacks, and let
     ``early_stopping`` decide.
 
+    An optimizer that keeps the parameters at a training point and an evaluation point (it has
+    ``train()`` and ``eval()``: Schedule-Free's y and x, Lookahead's fast and slow weights) is put in
+    train mode before each epoch's training and in eval mode after it, before the evaluation; ``fit``
+    returns with it in eval mode, the model at the evaluation point. A model with batch norm then has
+    its running statistics recomputed at that point (``sgdlab.optim.recompute_bn``), over the first
+    ``BN_RECOMPUTE_EXAMPLES`` (8192) training examples of the epoch.
+
     Args:
         model: a ``torch.nn.Module``; batches are moved to the device of its first parameter.
         loss_fn: ``loss_fn(model(xb), yb)`` -> the *mean* loss over the batch (a 0-d tensor), as
@@ -74,7 +85,9 @@ def fit(
             dtype, integer ones int64), or X a ``scipy.sparse`` matrix (each batch's rows are sliced
             from CSR and densified: the model gets a dense tensor, and memory holds one dense batch);
             or a map-style ``torch.utils.data.Dataset`` of ``(x, y)`` items (collated with
-            ``default_collate``).
+            ``default_collate``), or a ``DataLoader`` over one (its dataset and ``collate_fn`` are
+            used; ``fit``'s own ``batch_size``, ``shuffle`` and ``seed`` decide the batches, so runs
+            reproduce; a sampler ``fit`` cannot reproduce is refused).
         optimizer: an optimizer over the model's parameters (any ``torch.optim.Optimizer``, an sgdlab
             one, a ``GradientNoise``-wrapped one), or a name of ``sgdlab.optim.available()``, built
             as ``sgdlab.optim.create(name, model.parameters())`` with its defaults.
@@ -131,6 +144,8 @@ def fit(
         curriculum.bind(*data.original)
 
     optimizer = _make_optimizer(optimizer, model)
+    two_points = callable(getattr(optimizer, "train", None)) and callable(getattr(optimizer, "eval", None))
+    batch_norm = two_points and _optim.schedulefree.has_batch_norm(model)
     if scheduler is not None and (isinstance(scheduler, type) or not hasattr(scheduler, "step")):
         # A factory (a function, a partial, a scheduler class): built on the optimizer made here.
         check("scheduler", scheduler, Callable_())
@@ -168,6 +183,8 @@ def fit(
                 batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
             model.train()
+            if two_points:
+                optimizer.train()
             if bar is not None:
                 bar.start_epoch(epoch + 1, len(batches))
             loss_sum, seen, updates = 0.0, 0, 0
@@ -192,6 +209,10 @@ def fit(
                 if bar is not None:
                     bar.advance(loss_sum / seen)
             train_loss = loss_sum / seen
+            if two_points:
+                optimizer.eval()
+                if batch_norm:
+                    _recompute_batch_norm(model, data, order, device)
 
             val_loss = val_metric = None
             if val_data is not None:
@@ -233,7 +254,9 @@ def evaluate(model: torch.nn.Module, loss_fn: Callable[[Any, Any], Any], data: A
              device: torch.device | None = None) -> tuple[float, float | None]:
     """The mean loss (and ``metric``) of ``model`` over ``data`` (``(X, y)``, a Dataset or a
     prepared one), in eval mode, without gradients, in chunks of ``CHUNK_SIZE`` examples averaged
-    weighted by their size. The model is left in eval mode."""
+    weighted by their size. The model is left in eval mode. The optimizer is not touched: with
+    Schedule-Free or Lookahead, call ``optimizer.eval()`` first to evaluate at their evaluation point
+    (``fit`` leaves them there)."""
     data = data if isinstance(data, Data) else Data(data, "data")
     if device is None:
         p = next(iter(model.parameters()), None)
@@ -284,6 +307,13 @@ def _full_batch_backward(model, loss_fn, data: Data, order: np.ndarray, device, 
         total += _finite(loss, epoch, c, len(chunks), what="chunk") * share
         (loss * share).backward()
     return total
+
+
+def _recompute_batch_norm(model: torch.nn.Module, data: Data, order: np.ndarray, device) -> None:
+    """Batch norm's running statistics at the evaluation point, over the epoch's first examples."""
+    head = order[:BN_RECOMPUTE_EXAMPLES]
+    chunks = (head[i:i + CHUNK_SIZE] for i in range(0, len(head), CHUNK_SIZE))
+    _optim.schedulefree.batch_norm_statistics(model, (data.batch(idx, device)[0] for idx in chunks))
 
 
 def _make_optimizer(optimizer: Any, model: torch.nn.Module) -> Optimizer:
