@@ -76,6 +76,24 @@ def test_newton_schulz_of_a_batch_is_the_newton_schulz_of_each_matrix():
     assert s.min() > 0.5 and s.max() < 1.3
 
 
+def test_a_step_in_cpu_chunks_is_the_step_of_the_whole_batch(monkeypatch):
+    """On a CPU the batch is stepped a chunk of CPU_CHUNK_BYTES at a time: the same parameters and
+    momentum as one chain over the batch."""
+    def run(chunk_bytes):
+        monkeypatch.setattr(muon_module, "CPU_CHUNK_BYTES", chunk_bytes)
+        params = _params(shapes=[(6, 4)] * 5 + [(4, 9)] * 3)
+        opt = sgdlab.optim.Muon(params, convention="torch")
+        gen = torch.Generator().manual_seed(3)
+        for _ in range(3):
+            for p in params:
+                p.grad = torch.randn(p.shape, generator=gen)
+            opt.step()
+        return [p.detach().clone() for p in params] + [opt.state[p]["momentum_buffer"].clone() for p in params]
+
+    whole, chunked = run(2**30), run(2 * 24 * 2)  # a chunk of two (6, 4) matrices, of one (4, 9)
+    assert all(torch.equal(a, b) for a, b in zip(whole, chunked))
+
+
 def test_a_whole_model_is_torch_muon_on_the_matrices_and_torch_adamw_on_the_rest():
     """``Muon(model.parameters())``: weights to Muon, biases to AdamW, both with torch's defaults."""
     def model(seed):
