@@ -40,6 +40,12 @@ def test_any_optimizer_declaring_these_names_is_searched_and_others_keep_their_d
         assert 2e-4 <= point["lr"] <= 2.0 and 0.5 <= point["momentum"] <= 0.995
 
 
+def test_muons_adamw_rate_is_searched_as_a_learning_rate():
+    # Muon's defaults under "paper": its AdamW groups (every vector, e.g. a 2-D test point) at 3e-4
+    b = _bounds(search_space("muon", optimizer_defaults("muon", "paper")))
+    assert b["lr"][:2] == pytest.approx((2e-4, 2.0)) and b["adamw_lr"][:2] == pytest.approx((3e-6, 3e-2))
+
+
 @pytest.mark.parametrize("defaults, kept", [
     ({"lr": None, "betas": (0.9, 0.99)}, "lr"),               # Adafactor-like: no learning rate
     ({"lr": 0.1, "betas": (0.0, 0.9, 0.99)}, "betas"),         # AggMo's three betas

@@ -11,6 +11,7 @@ log-uniformly:
 name          searched over                                                 when
 ============  ============================================================  ==========================
 lr            [d / 100, 100 d]: four decades around the default              d > 0
+adamw_lr      as lr (Muon's rate for the parameters it gives to AdamW)       d > 0
 momentum      1 - momentum in [(1 - d) / 10, min(1, 10 (1 - d))]            0 < d < 1
 betas         each of beta1, beta2 as momentum                              a pair (beta1, beta2)
 weight_decay  [d / 10, 10 d]; [1e-6, 1e-3] where the default is 0           d >= 0
@@ -92,8 +93,12 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _lr(d: Any) -> list[Coordinate]:
-    return [Coordinate("lr", None, d / 100, d * 100)] if _number(d) and d > 0 else []
+def _lr(d: Any, name: str = "lr") -> list[Coordinate]:
+    return [Coordinate(name, None, d / 100, d * 100)] if _number(d) and d > 0 else []
+
+
+def _adamw_lr(d: Any) -> list[Coordinate]:
+    return _lr(d, "adamw_lr")
 
 
 def _decay(name: str, index: int | None, d: Any) -> list[Coordinate]:
@@ -126,6 +131,7 @@ def _eps(d: Any) -> list[Coordinate]:
 #: hyper-parameter name -> the coordinates it contributes, from its default
 RULES: dict[str, Callable[[Any], list[Coordinate]]] = {
     "lr": _lr, "momentum": _momentum, "betas": _betas, "weight_decay": _weight_decay, "eps": _eps,
+    "adamw_lr": _adamw_lr,
 }
 
 
