@@ -176,7 +176,9 @@ def test_when_no_new_worker_can_be_placed_the_run_goes_on_with_the_workers_it_ha
     monkeypatch.setattr(cluster, "new_worker", lambda: RemoteWorker.options(num_cpus=1000).remote())  # never placed
     killer = kill_when(cluster, "worker", after_updates=4, run_dir=tmp_path)
     tick = time.monotonic()
-    result = fn(slow_linear(0.008), MSE, regression, workers=2, shards=1, epochs=2, shard_timeout=3,
+    # 10 s: long enough for the workers' and shard's start on a busy machine (3 s was not, 2026-12-03),
+    # and the time the run then waits for the replacement that cannot be placed
+    result = fn(slow_linear(0.008), MSE, regression, workers=2, shards=1, epochs=2, shard_timeout=10,
                 checkpoint_dir=tmp_path, cluster=cluster, **kwargs)
     killer.join(timeout=5)
     assert time.monotonic() - tick < 60
