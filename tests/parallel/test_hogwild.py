@@ -23,7 +23,7 @@ from sgdlab.parallel import _kernels
 hogwild_module = importlib.import_module("sgdlab.parallel.hogwild")  # the package exports the function
 
 # the kernel's arguments for plain Hogwild!: no hot weights
-NO_HOT = (0, 0, 0, np.empty(0), 1, _kernels.fold_locks(0))
+NO_HOT = (0, 0, 0, np.empty(0), 1, _kernels.fold_locks(0), np.zeros(1, np.int64), np.empty(0, np.int32), False)
 
 
 def sparse_problem(n=2000, d=500, density=0.02, seed=0):
@@ -38,8 +38,10 @@ def sparse_problem(n=2000, d=500, density=0.02, seed=0):
     return X.tocsr(), y
 
 
-def reference_sgd(X, y, *, loss, alpha, epochs, lr, decay, seed, fit_intercept=False):
-    """Plain Python SGD with the documented update, visiting rows in the same seeded order."""
+def reference_sgd(X, y, *, loss, alpha, epochs, lr, decay, seed, fit_intercept=False, progressive=None):
+    """Plain Python SGD with the documented update, visiting rows in the same seeded order; appends to
+    ``progressive`` (a list), per epoch, the mean loss of the rows at the weights their steps started
+    from."""
     X = X.tocsr()
     n, d = X.shape
     counts = np.bincount(X.indices, minlength=d)
@@ -48,9 +50,11 @@ def reference_sgd(X, y, *, loss, alpha, epochs, lr, decay, seed, fit_intercept=F
     rng = np.random.default_rng(seed)
     for epoch in range(epochs):
         eta = lr * decay**epoch
+        losses = []
         for i in rng.permutation(n):
             cols, vals = X.indices[X.indptr[i]:X.indptr[i + 1]], X.data[X.indptr[i]:X.indptr[i + 1]]
             p = w[cols] @ vals + b
+            losses.append(pointwise_loss(p, y[i], loss))
             if loss == "log":
                 g = -y[i] / (1.0 + np.exp(y[i] * p))
             elif loss == "hinge":
@@ -60,18 +64,21 @@ def reference_sgd(X, y, *, loss, alpha, epochs, lr, decay, seed, fit_intercept=F
             w[cols] = w[cols] * np.maximum(0.0, 1.0 - eta * reg[cols]) - eta * g * vals
             if fit_intercept:
                 b -= eta * g
+        if progressive is not None:
+            progressive.append(np.mean(losses))
     return w, b
 
 
-def objective(X, y, w, b, loss, alpha):
-    p = X @ w + b
+def pointwise_loss(p, y, loss):
     if loss == "log":
-        losses = np.logaddexp(0.0, -y * p)
-    elif loss == "hinge":
-        losses = np.maximum(0.0, 1.0 - y * p)
-    else:
-        losses = 0.5 * (p - y) ** 2
-    return losses.mean() + 0.5 * alpha * w @ w
+        return np.logaddexp(0.0, -y * p)
+    if loss == "hinge":
+        return np.maximum(0.0, 1.0 - y * p)
+    return 0.5 * (p - y) ** 2
+
+
+def objective(X, y, w, b, loss, alpha):
+    return pointwise_loss(X @ w + b, y, loss).mean() + 0.5 * alpha * w @ w
 
 
 # --- the algorithm ---------------------------------------------------------------------------
@@ -106,7 +113,7 @@ def test_the_tuned_kernel_with_one_worker_and_no_hot_copies_is_the_papers_step(l
                                 shrink=_kernels.shrink_factors(np.append(reg, 0.0), eta), order=order,
                                 next_row=_kernels.row_counter(), eta=eta, kind=kind, intercept_at=at,
                                 stop=np.zeros(1, np.int64), lock=np.zeros(1, np.int64))
-    assert _kernels.sgd_rows(*args) == (order.size, _kernels.OK, -1)
+    assert _kernels.sgd_rows(*args) == (order.size, _kernels.OK, -1, 0.0)
     _kernels.paper_sgd_rows(indptr, X.indices, X.data, y, paper, np.append(reg, 0.0), order, eta, kind, at)
     assert np.abs(paper).max() > 0.1 and (paper[d] != 0) == fit_intercept
     np.testing.assert_allclose(tuned, paper, rtol=1e-12, atol=1e-15)
@@ -121,12 +128,40 @@ def test_the_losses_are_the_kernels():
 
 
 @pytest.mark.parametrize("loss", ["log", "hinge", "squared"])
-def test_reported_objective_is_mean_loss_plus_half_alpha_squared_norm(loss):
+@pytest.mark.parametrize("workers", [1, 3])
+def test_the_final_objective_by_default_is_mean_loss_plus_half_alpha_squared_norm(loss, workers):
     X, y = sparse_problem()
-    result = hogwild(X, y, loss=loss, alpha=1e-3, epochs=2, lr=0.2, fit_intercept=True)
-    assert len(result.objective) == 2
+    result = hogwild(X, y, loss=loss, alpha=1e-3, epochs=2, lr=0.2, fit_intercept=True, workers=workers)
+    assert result.objective_kind == "final" and len(result.objective) == 1
     expected = objective(X, y, result.weights, result.intercept, loss, 1e-3)
-    assert result.objective[-1] == pytest.approx(expected, rel=1e-12)
+    assert result.objective[0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_objective_epoch_is_the_objective_after_each_epoch():
+    X, y = sparse_problem(n=300, d=60, density=0.1)
+    kwargs = dict(loss="log", alpha=1e-3, lr=0.3, decay=0.8, seed=5)
+    result = hogwild(X, y, workers=1, epochs=3, objective="epoch", **kwargs)
+    # the reference run repeats the same seeded permutations: its first k epochs are ours
+    expected = [objective(X, y, *reference_sgd(X, y, epochs=k, **kwargs), "log", 1e-3) for k in (1, 2, 3)]
+    np.testing.assert_allclose(result.objective, expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("loss", ["log", "hinge", "squared"])
+def test_objective_progressive_is_each_epochs_mean_loss_before_the_steps_plus_the_penalty(loss):
+    X, y = sparse_problem(n=300, d=60, density=0.1)
+    kwargs = dict(loss=loss, alpha=1e-3, lr=0.3, decay=0.8, seed=5)
+    result = hogwild(X, y, workers=1, epochs=3, objective="progressive", **kwargs)
+    progressive = []
+    reference_sgd(X, y, epochs=3, progressive=progressive, **kwargs)
+    penalties = [0.5e-3 * w @ w for w, _ in (reference_sgd(X, y, epochs=k, **kwargs) for k in (1, 2, 3))]
+    np.testing.assert_allclose(result.objective, np.add(progressive, penalties), rtol=1e-10)
+
+
+def test_objective_none_computes_nothing_and_changes_no_weight():
+    X, y = sparse_problem()
+    none = hogwild(X, y, epochs=2, objective=None)
+    assert none.objective == [] and none.objective_kind is None
+    assert np.array_equal(none.weights, hogwild(X, y, epochs=2).weights)
 
 
 def test_one_worker_with_a_seed_is_bit_for_bit_deterministic():
@@ -140,13 +175,15 @@ def test_one_worker_with_a_seed_is_bit_for_bit_deterministic():
 
 @pytest.mark.parametrize("loss", ["log", "hinge", "squared"])
 @pytest.mark.parametrize("fit_intercept", [False, True])
-@pytest.mark.parametrize("fold_every", [1, 7])
+@pytest.mark.parametrize("fold_every", [1, 7, None])
 def test_one_worker_with_every_weight_hot_is_the_documented_update_up_to_rounding(loss, fit_intercept,
                                                                                  fold_every):
     X, y = sparse_problem(n=300, d=60, density=0.1)
     kwargs = dict(loss=loss, alpha=1e-3, epochs=3, lr=0.3, decay=0.8, seed=5)
     result = hogwild(X, y, workers=1, fit_intercept=fit_intercept, hot=61, fold_every=fold_every, **kwargs)
     assert result.hot == 60 + fit_intercept  # every feature (all 60 occur) and the intercept
+    # fold_every None: each weight at its own interval, the folds of prefixes of the sorted weights
+    assert len(result.fold_intervals) >= (2 if fold_every is None else 1)
     w, b = reference_sgd(X, y, fit_intercept=fit_intercept, **kwargs)
     # the fold computes w + (u - base) instead of u: equal up to rounding
     np.testing.assert_allclose(result.weights, w, rtol=1e-10, atol=1e-13)
@@ -227,15 +264,27 @@ def test_no_hot_weights_by_default_unless_they_take_half_of_the_updates(monkeypa
     assert hogwild(X, y, workers=2, epochs=1, fold_every=512).hot == 200
 
 
-def test_the_fold_interval_by_default_is_the_one_whose_hot_weights_take_most_updates():
-    # n = 1000 rows, log loss at lr 0.5 (step 0.125); 2 updates per fold needed: counts * k >= 2000
-    counts = np.array([1000, 3, 3, 3])  # features 1-3 qualify from k = 667 on: 1024
-    squares = np.array([1e-4, 1e-6, 1e-6, 1e-6])  # 0 light enough up to 0.5 / (0.125 * 1e-4) = 40000
-    hot, every = hogwild_module.choose_hot(counts, squares, 1000, None, None, 0.125, False)
-    assert every == 1024 and hot.tolist() == [0, 1, 2, 3]  # 1009 counts (256, 512: 1000)
-    squares[0] = 0.006  # now 0 is delayed too long from 0.5 / (0.125 * 0.006) = 667 rows on
-    hot, every = hogwild_module.choose_hot(counts, squares, 1000, None, None, 0.125, False)
-    assert every == 256 and hot.tolist() == [0]  # 1000 counts at 256 and 512 (the shorter kept), 9 after
+def test_each_hot_weight_folds_at_the_longest_interval_its_delay_rule_allows():
+    # n = 1000 rows, log loss at lr 0.5: step 0.125; the rule: 0.125 * interval * q_j <= 0.5
+    counts = np.array([1000, 900, 800, 700])
+    squares = np.array([0.05, 1e-3, 1e-5, 0.5])  # limits 80, 4000, 400000, 8 rows
+    hot, intervals = hogwild_module.choose_hot(counts, squares, 1000, None, None, 0.125, False)
+    assert hot.tolist() == [0, 1, 2] and intervals.tolist() == [64, 2048, 4096]  # 3: not even 16 rows
+    assert hogwild_module.FOLD_INTERVALS == tuple(16 * 2**k for k in range(9))
+
+
+def test_a_weight_is_hot_only_if_a_worker_updates_it_twice_within_its_interval():
+    counts = np.array([10_000, 5, 4])  # n = 10000: twice in 4096 rows needs 5 rows of the 10000
+    hot, intervals = hogwild_module.choose_hot(counts, np.full(3, 1e-9), 10_000, None, None, 0.125, False)
+    assert hot.tolist() == [0, 1] and intervals.tolist() == [4096, 4096]
+
+
+def test_a_given_fold_interval_is_every_hot_weights():
+    counts, squares = np.array([1000, 900, 800]), np.array([0.05, 1e-3, 1e-5])
+    hot, intervals = hogwild_module.choose_hot(counts, squares, 1000, None, 64, 0.125, False)
+    assert hot.tolist() == [0, 1, 2] and intervals.tolist() == [64, 64, 64]
+    hot, intervals = hogwild_module.choose_hot(counts, squares, 1000, None, 128, 0.125, False)
+    assert hot.tolist() == [1, 2]  # 0 is too heavy for 128 rows
 
 
 def test_the_lock_changes_the_timing_only():
@@ -250,7 +299,7 @@ def test_the_lock_changes_the_timing_only():
 def test_two_workers_reach_the_objective_of_one_within_one_percent(lock, hot):
     X, y = sparse_classification(20_000, 5_000, 20, seed=1)  # power-law: hot features by default
     one = hogwild(X, y, workers=1, epochs=4, alpha=1e-5, seed=1)
-    two = hogwild(X, y, workers=2, epochs=4, alpha=1e-5, seed=1, lock=lock, hot=hot)
+    two = hogwild(X, y, workers=2, epochs=4, alpha=1e-5, seed=1, lock=lock, hot=hot, objective="epoch")
     assert two.workers == 2 and (two.hot > 0) == (hot is None and not lock)
     assert abs(two.objective[-1] / one.objective[-1] - 1) < 0.01
     assert two.objective[-1] < two.objective[0] < np.log(2)
@@ -329,7 +378,7 @@ def test_a_stop_flag_set_by_another_thread_stops_a_running_kernel_promptly():
     stop[0] = 1
     worker.join(timeout=5)
     assert not worker.is_alive() and time.perf_counter() - tick < 0.5
-    done, status, _ = out["result"]
+    done, status, _, _ = out["result"]
     assert status == _kernels.STOPPED and done < rows.size
 
 
@@ -352,7 +401,7 @@ def test_workers_sharing_an_epoch_order_step_on_each_row_exactly_once():
         t.start()
     for t in threads:
         t.join(timeout=20)
-    assert sum(rows for rows, status, _ in done) == n and all(status == _kernels.OK for _, status, _ in done)
+    assert sum(rows for rows, *_ in done) == n and all(status == _kernels.OK for _, status, *_ in done)
     np.testing.assert_array_equal(w, 0.5 * y)
 
 
@@ -455,6 +504,8 @@ def test_ctrl_c_stops_every_worker_and_raises_keyboard_interrupt():
     (dict(seed="1"), TypeError, "Invalid seed: '1' of type str (expected an int >= 0 or None)"),
     (dict(lock=1), TypeError, "Invalid lock: 1 of type int (expected True or False)"),
     (dict(hot=5, lock=True), ValueError, "Invalid hot: 5 with lock=True (expected 0 or None"),
+    (dict(objective="each"), ValueError, "Invalid objective: 'each' (expected one of 'epoch', 'final', "
+                                         "'progressive' or None)"),
 ])
 def test_invalid_arguments_are_refused_naming_the_argument_and_value(kwargs, error, message):
     X, y = sparse_problem(n=50, d=10, density=0.3)
@@ -488,12 +539,41 @@ def test_labels_that_are_not_numbers_are_a_type_error():
         hogwild(X, np.where(y > 0, "yes", "no"))
 
 
-def test_non_finite_values_in_x_are_refused():
-    X, y = sparse_problem(n=50, d=10, density=0.3)
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_non_finite_value_in_x_is_refused_naming_its_row_and_column(value, workers):
+    X, y = sparse_problem(n=5000, d=100, density=0.05)
     bad = X.copy()
-    bad.data[[0, 3]] = [np.inf, np.nan]
-    with pytest.raises(ValueError, match=re.escape("Invalid X: 2 non-finite values (expected finite values)")):
-        hogwild(bad, y)
+    q = bad.indptr[1717] + 2
+    bad.data[q] = value
+    with pytest.raises(ValueError, match=re.escape(f"Invalid X: row 1717 has the non-finite value {value} in "
+                                                   f"column {bad.indices[q]} (expected finite values)")):
+        hogwild(bad, y, workers=workers)
+    assert hogwild_module.live_workers() == []
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_csr_input_with_float64_or_float32_values_is_never_copied(dtype):
+    import tracemalloc
+
+    X, y = sparse_classification(50_000, 2_000, 40, seed=0, dtype=dtype)  # 2M non-zeros
+    assert X.indices.dtype == np.int32 and X.data.dtype == dtype
+    hogwild(X[:100], y[:100], workers=2, epochs=1)  # kernels loaded
+    tracemalloc.start()
+    try:
+        result = hogwild(X, y, workers=2, epochs=1)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.hot > 0  # the hot copies' path, with its column remaps
+    assert peak < X.indices.nbytes / 2  # O(n + d) arrays only: a copy of the indices alone is 8 MB
+
+
+def test_float32_values_give_the_float64_result_of_the_same_values():
+    X, y = sparse_problem()
+    X32 = X.astype(np.float32)
+    np.testing.assert_allclose(hogwild(X32, y, epochs=2).weights, hogwild(X32.astype(np.float64), y, epochs=2).weights,
+                               rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("X, error, message", [
@@ -501,6 +581,7 @@ def test_non_finite_values_in_x_are_refused():
                          "2-d NumPy array)"),
     (np.ones(3), ValueError, "Invalid X: an array of shape (3,) (expected a scipy.sparse matrix"),
     (sp.csr_matrix((0, 5)), ValueError, "Invalid X: no rows (expected at least one)"),
+    (sp.csr_matrix((3, 0)), ValueError, "Invalid X: no columns (expected at least one feature)"),
 ])
 def test_x_that_is_not_a_non_empty_matrix_is_refused(X, error, message):
     with pytest.raises(error, match=re.escape(message)):

@@ -30,23 +30,30 @@ def table_rows(output: str) -> dict[tuple[str, str], list[str]]:
     return rows
 
 
+# the table's columns
+RUN, WORKERS, WHOLE, SETUP, EPOCH, BEST, RATE, WHOLE_UP, EPOCH_UP, OBJECTIVE, CHANGE, ACCURACY, HOT, FOLD = range(14)
+
+
 def test_synthetic_data_gives_a_row_per_worker_count_lock_and_sklearn():
     result = invoke("--synthetic", "tiny", "--workers", "1,2", "--lock", "--epochs", "2")
     assert result.exit_code == 0, result.output
     assert "sgdlab hogwild" in result.stdout and "synthetic 2000x1000x20" in result.stdout
-    assert "| run | workers | s/epoch (median) |" in result.stdout
+    assert "| run | workers | whole call (s) | set-up (% of an epoch) | s/epoch (median) |" in result.stdout
     rows = table_rows(result.stdout)
     assert set(rows) == {("hogwild", "1"), ("hogwild", "2"), ("hogwild + lock", "1"),
-                         ("hogwild + lock", "2"), ("sklearn SGDClassifier", "1")}
-    assert rows[("hogwild", "1")][5] == "1.00x"  # speed-up of the reference
-    assert rows[("hogwild", "1")][7] == "+0.00%"
+                         ("hogwild + lock", "2"), ("sklearn SGDClassifier", "1"), ("sklearn SGDClassifier.fit", "1")}
+    assert rows[("hogwild", "1")][WHOLE_UP] == rows[("hogwild", "1")][EPOCH_UP] == "1.00x"  # the reference
+    assert rows[("hogwild", "1")][CHANGE] == "+0.00%"
     for cells in rows.values():
-        assert 0.5 < float(cells[8]) <= 1.0  # test accuracy
-    assert "Machine check" in result.stdout
-    assert rows[("hogwild", "1")][9] == "0" and int(rows[("hogwild", "2")][9]) > 0  # hot weights
-    assert rows[("hogwild + lock", "2")][9] == "0" and rows[("sklearn SGDClassifier", "1")][9] == "-"
-    assert rows[("hogwild", "2")][10] in {"256", "512", "1024", "2048", "4096"}  # fold every, chosen
-    assert rows[("hogwild", "1")][10] == "-" and "fold_every=auto" in result.stdout
+        assert 0.5 < float(cells[ACCURACY]) <= 1.0
+    assert "Machine check" in result.stdout and "Whole call, Hogwild! with 1 worker(s) against" in result.stdout
+    assert rows[("hogwild", "1")][HOT] == "0" and int(rows[("hogwild", "2")][HOT]) > 0
+    assert rows[("hogwild + lock", "2")][HOT] == "0" and rows[("sklearn SGDClassifier", "1")][HOT] == "-"
+    assert rows[("hogwild", "2")][FOLD] in {"256", "512", "1024", "2048", "4096"}  # fold every, chosen
+    assert rows[("hogwild", "1")][FOLD] == "-" and "fold_every=auto" in result.stdout
+    # the per-epoch baseline is no one call, the whole-call baseline has no epochs of its own
+    assert rows[("sklearn SGDClassifier", "1")][WHOLE] == "-" and rows[("sklearn SGDClassifier.fit", "1")][EPOCH] == "-"
+    assert float(rows[("hogwild", "2")][WHOLE]) > 0 and float(rows[("hogwild", "2")][SETUP]) > 0
 
 
 def test_plain_adds_a_run_without_hot_copies_per_worker_count_above_one():
@@ -55,8 +62,8 @@ def test_plain_adds_a_run_without_hot_copies_per_worker_count_above_one():
     assert result.exit_code == 0, result.output
     rows = table_rows(result.stdout)
     assert set(rows) == {("hogwild", "1"), ("hogwild", "2"), ("hogwild, plain", "2")}
-    assert rows[("hogwild, plain", "2")][9] == "0" and int(rows[("hogwild", "2")][9]) > 0
-    assert "fold_every=256" in result.stdout and rows[("hogwild", "2")][10] == "256"
+    assert rows[("hogwild, plain", "2")][HOT] == "0" and int(rows[("hogwild", "2")][HOT]) > 0
+    assert "fold_every=256" in result.stdout and rows[("hogwild", "2")][FOLD] == "256"
 
 
 def test_libsvm_file_with_zero_one_labels_and_no_baseline(tmp_path):
@@ -81,9 +88,10 @@ def test_the_command_holds_out_the_test_rows_and_prints_header_table_and_notes(m
     monkeypatch.setattr(command, "_read", lambda data, synthetic, seed: (X, y, "patched"))
     result = invoke("--synthetic", "anything", "--workers", "1", "--baseline", "none", "--epochs", "2")
     assert result.exit_code == 0, result.output
-    header, table, notes = result.stdout.strip().split("\n\n")
+    header, table, notes = result.stdout.strip().split("\n\n", 2)
     assert header.startswith("sgdlab hogwild") and "patched: 3200 train rows, 800 test rows" in header
     assert table.startswith("| run | workers |") and notes.startswith("Medians over 1 round(s)")
+    assert "Load average (1, 5, 15 min) at the start: " in notes
 
 
 # --- usage errors: one line on stderr, exit code 2, through the real entry point ----------------
@@ -158,15 +166,30 @@ def test_importing_the_command_loads_no_numba():
 # --- the harness --------------------------------------------------------------------------------
 
 
-def test_sklearn_runs_the_same_problem_and_schedule():
+def test_sklearn_per_epoch_runs_the_same_problem_and_schedule():
     X, y = _problem()
     m = measure(X[:3000], y[:3000], X[3000:], y[3000:], workers=[1], baseline="sklearn", epochs=3,
                 alpha=1e-5, lr=0.3)
-    ours, theirs = m.runs
-    assert theirs.name == "sklearn SGDClassifier" and len(theirs.epoch_times) == 3
-    # same objective, same schedule: the curves agree closely (the row orders differ)
-    np.testing.assert_allclose(theirs.objectives[0], ours.objectives[0], rtol=0.02)
+    ours, theirs, fit = m.runs
+    assert theirs.name == "sklearn SGDClassifier" and len(theirs.epoch_times) == 3 and not theirs.wall_times
+    # same objective, same schedule: the final objectives agree closely (the row orders differ)
+    assert theirs.final_objective == pytest.approx(ours.final_objective, rel=0.02)
     assert abs(theirs.test_accuracy - ours.test_accuracy) < 0.03
+
+
+def test_sklearn_fit_is_timed_as_one_call_and_scored_on_the_same_objective():
+    from sklearn.linear_model import SGDClassifier
+
+    X, y = _problem()
+    m = measure(X, y, workers=[1], baseline="sklearn", epochs=3, alpha=1e-4, seed=4)
+    fit = m.runs[-1]
+    assert fit.name == "sklearn SGDClassifier.fit" and fit.epoch_times == [] and len(fit.wall_times) == 1
+    # the user's own call, outside the harness
+    clf = SGDClassifier(loss="log_loss", alpha=1e-4, fit_intercept=False, max_iter=3, tol=None,
+                        random_state=4).fit(X, y)
+    w = clf.coef_.ravel()
+    expected = np.logaddexp(0.0, -y * (X @ w)).mean() + 0.5e-4 * w @ w
+    assert fit.final_objective == pytest.approx(expected, rel=1e-10)
 
 
 def test_measure_rounds_are_round_robin_and_the_table_has_a_line_per_run():
@@ -190,7 +213,7 @@ def test_measure_rounds_are_round_robin_and_the_table_has_a_line_per_run():
     (dict(workers=[1, 0]), ValueError, "Invalid workers[1]: 0 (expected an int >= 1)"),
     (dict(workers="2"), TypeError, "Invalid workers: '2' of type str"),
     (dict(workers=[1], repeats=0), ValueError, "Invalid repeats: 0 (expected an int >= 1)"),
-    (dict(workers=[1], baseline="vw"), ValueError, "Invalid baseline: 'vw' (expected one of 'sklearn' or None)"),
+    (dict(workers=[1], baseline="vw"), ValueError, "Invalid baseline: 'vw' (expected one of 'sklearn', 'sklearn-fit' or None)"),
 ])
 def test_measure_refuses_bad_arguments_before_timing_anything(kwargs, error, message):
     X, y = _problem(n=100)

@@ -12,7 +12,7 @@ Importing the package loads no numba: the kernels compile (or load from the cach
 >>> from sgdlab.parallel import hogwild
 >>> X = sp.random(1000, 200, density=0.05, format="csr", random_state=1)
 >>> y = np.where(X @ np.random.default_rng(1).standard_normal(200) >= 0, 1, -1)
->>> result = hogwild(X, y, workers=2, epochs=3)
+>>> result = hogwild(X, y, workers=2, epochs=3, objective="epoch")  # f after each epoch
 >>> len(result.objective), result.workers, result.weights.shape
 (3, 2, (200,))
 """

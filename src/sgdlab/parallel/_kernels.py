@@ -14,10 +14,12 @@ update; asking for the rows a few steps ahead hides that latency (2.7x faster on
 
 Hot weights: ``w`` may hold, after the feature weights, a shared region with the most frequently
 updated weights, one after the other, then a private region per worker with its copy of them; the
-worker's column indices point into its region for those (built once, in ``hogwild``), so the row
-loop is the same code either way, and ``fold`` adds the worker's change to the shared region every
-``fold_every`` rows, holding a spin lock per block of hot weights so that two workers' folds of the
-same weight never interleave (the row updates take no lock; an atomic add per weight cost ~20
+worker reads each column j as position remap[j] of ``w`` (its own remap, built once in ``hogwild``, of
+d + 1 entries: j itself, or the copy's position for a hot feature), so the input's column indices
+are used as they are, never copied, and ``fold`` adds the worker's change to the shared region, each
+hot weight at its own interval (a power of 2 times ``fold_every``; the weights sorted by interval, so
+that a fold is of a prefix of them), holding a spin lock per block of hot weights so that two
+workers' folds of the same weight never interleave (the row updates take no lock; an atomic add per weight cost ~20
 cycles, 6% of the row time at 2 hot weights per row).
 """
 
@@ -263,13 +265,17 @@ class SgdRowsArgs(NamedTuple):
     shared_at: int = 0
     private_at: int = 0
     base: np.ndarray = np.empty(0)  # (unused without hot weights)
-    fold_every: int = 1
+    fold_every: int = 1  # rows between two folds of the hot weights' first fold_ends[phase]
     fold_locks: np.ndarray = np.zeros(LOCK_STRIDE, np.int64)
+    fold_ends: np.ndarray = np.zeros(1, np.int64)  # per phase: how many hot weights (a prefix) to fold
+    remap: np.ndarray = np.empty(0, np.int32)  # with hot weights: column j -> its position in w
+    track_loss: bool = False  # also return the sum of the rows' losses before their steps
 
 
 @njit(nogil=True, cache=True)
 def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, intercept_at, stop, lock,
-             use_lock, check_every, n_hot, shared_at, private_at, base, fold_every, fold_locks):
+             use_lock, check_every, n_hot, shared_at, private_at, base, fold_every, fold_locks, fold_ends,
+             remap, track_loss):
     """One worker's part of an epoch: SGD steps on the rows of ``order``, CHUNK at a time.
 
     The workers of an epoch share ``order`` (a permutation of the rows) and the counter
@@ -290,23 +296,31 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
     This is the paper's step, :func:`paper_sgd_rows`, with the factor clamped at 0.
 
     Hot weights: the shared hot weight w[shared_at + s] (s = 0 .. n_hot - 1) has this worker's copy
-    at w[private_at + s], and ``indices`` (this worker's) already point there for those features
-    (``intercept_at`` too, if the intercept is hot), so the steps above update the copy. The copy
-    starts as the shared value; every ``fold_every`` rows and at the end ``fold`` adds the copy's
-    change to the shared weight (``fold_locks``: see ``fold``). With n_hot = 0 this is plain
-    Hogwild!.
+    at w[private_at + s]; with n_hot > 0 a row's column j is read as position ``remap[j]`` of w,
+    which is j for every other feature and the copy's position for a hot one (``intercept_at`` too
+    points at the copy if the intercept is hot), so the steps above update the copy. The copy
+    starts as the shared value; every ``fold_every`` rows ``fold`` adds the copies' changes to the
+    shared weights for the first ``fold_ends[phase]`` of them, phase counting those folds modulo
+    ``len(fold_ends)``, and at the end for all (``fold_locks``: see ``fold``): the hot weights are
+    sorted by their fold interval, a multiple of ``fold_every``, so each fold is of a prefix. With
+    n_hot = 0 this is plain Hogwild! (``remap`` and ``fold_ends`` unused).
 
     ``stop[0]`` (another thread may set it) is read every ``check_every`` rows; with ``use_lock``
-    each row's read-compute-write holds the spin lock ``lock``. Returns (rows done, status, row):
-    status OK, STOPPED, or NONFINITE with the row whose prediction was not finite.
+    each row's read-compute-write holds the spin lock ``lock``. Returns (rows done, status, row,
+    loss): status OK, STOPPED, or NONFINITE with the row whose prediction was not finite (a
+    non-finite value in the row, or a step size too large); with ``track_loss``, loss is the sum over
+    the rows done of loss(p, y_i) at the prediction p each was stepped from (progressive
+    validation), else 0.
     """
     m = order.shape[0]
     buffered = n_hot > 0
     if buffered:
         start_private(w, n_hot, shared_at, private_at, base)
     fold_countdown = fold_every
+    phase = 0
     countdown = 0
     done = 0
+    loss_total = 0.0
     # positions [a, a_end) of order: the chunk being run; [b, b_end): the next one, already taken
     a = min(_fetch_add(next_row, CHUNK), m)
     a_end = min(a + CHUNK, m)
@@ -318,7 +332,7 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
                 if _load_relaxed(stop) != 0:
                     if buffered:
                         fold(w, n_hot, shared_at, private_at, base, fold_locks)
-                    return done, STOPPED, -1
+                    return done, STOPPED, -1, loss_total
                 countdown = check_every
             countdown -= 1
             # a position ahead, in this chunk or, past its end, in the next; the next chunk starts
@@ -338,17 +352,28 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
             if use_lock:
                 acquire(lock)
             p = w[intercept_at] if intercept_at >= 0 else 0.0
-            for q in range(start, end):
-                p += w[indices[q]] * data[q]
+            if buffered:  # two copies of the row loops, so that plain Hogwild! reads no remap
+                for q in range(start, end):
+                    p += w[remap[indices[q]]] * data[q]
+            else:
+                for q in range(start, end):
+                    p += w[indices[q]] * data[q]
             if not math.isfinite(p):
                 if use_lock:
                     release(lock)
                 set_flag(stop)
-                return done, NONFINITE, i
+                return done, NONFINITE, i, loss_total
+            if track_loss:
+                loss_total += loss_value(kind, p, y[i])
             step = eta * loss_derivative(kind, p, y[i])
-            for q in range(start, end):
-                j = indices[q]
-                w[j] = w[j] * shrink[j] - step * data[q]
+            if buffered:
+                for q in range(start, end):
+                    j = remap[indices[q]]
+                    w[j] = w[j] * shrink[j] - step * data[q]
+            else:
+                for q in range(start, end):
+                    j = indices[q]
+                    w[j] = w[j] * shrink[j] - step * data[q]
             if intercept_at >= 0:
                 w[intercept_at] -= step
             if use_lock:
@@ -357,14 +382,15 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
             if buffered:
                 fold_countdown -= 1
                 if fold_countdown == 0:
-                    fold(w, n_hot, shared_at, private_at, base, fold_locks)
+                    fold(w, fold_ends[phase], shared_at, private_at, base, fold_locks)
+                    phase = phase + 1 if phase + 1 < fold_ends.shape[0] else 0
                     fold_countdown = fold_every
         a, a_end = b, b_end
         b = min(_fetch_add(next_row, CHUNK), m)
         b_end = min(b + CHUNK, m)
     if buffered:
         fold(w, n_hot, shared_at, private_at, base, fold_locks)
-    return done, OK, -1
+    return done, OK, -1, loss_total
 
 
 @njit(nogil=True, cache=True)
@@ -412,7 +438,7 @@ def start_private(w, n_hot, shared_at, private_at, base):
 
 @njit(nogil=True, cache=True)
 def fold(w, n_hot, shared_at, private_at, base, fold_locks):
-    """For each hot weight s, with v = w[shared_at + s] the shared value, u = w[private_at + s] the
+    """For each hot weight s < n_hot, with v = w[shared_at + s] the shared value, u = w[private_at + s] the
     worker's copy and base[s] the copy's value at the previous fold:
 
         v <- v + (u - base_s)      (the worker's change since then: none of it is lost)
@@ -452,24 +478,55 @@ def shrink_factors(reg, eta, out=None):
 
 
 @njit(nogil=True, cache=True)
-def objective(indptr, indices, data, y, w, n_features, alpha, kind, fit_intercept):
-    """mean_i loss(w.x_i + b, y_i) + alpha/2 ||w||^2 (the intercept is not penalized)."""
-    n = indptr.shape[0] - 1
+def loss_sum(indptr, indices, data, y, w, first, last, kind, intercept_at):
+    """sum of loss(w.x_i + b, y_i) over rows first <= i < last (b = w[intercept_at], none if < 0):
+    a worker's part of the objective, run by several threads at once on disjoint row ranges."""
     total = 0.0
-    for i in range(n):
-        p = w[n_features] if fit_intercept else 0.0
+    for i in range(first, last):
+        p = w[intercept_at] if intercept_at >= 0 else 0.0
         for q in range(indptr[i], indptr[i + 1]):
             p += w[indices[q]] * data[q]
         total += loss_value(kind, p, y[i])
-    norm2 = 0.0
-    for j in range(n_features):
-        norm2 += w[j] * w[j]
-    return total / max(n, 1) + 0.5 * alpha * norm2
+    return total
 
 
-def feature_counts(indices: np.ndarray, n_features: int) -> np.ndarray:
-    """d_j, the number of stored entries of column j (rows with feature j, in canonical CSR)."""
-    return np.bincount(indices, minlength=n_features)
+def objective(indptr, indices, data, y, w, n_features, alpha, kind, fit_intercept):
+    """mean_i loss(w.x_i + b, y_i) + alpha/2 ||w||^2 (the intercept is not penalized), in one thread."""
+    n = indptr.shape[0] - 1
+    total = loss_sum(indptr, indices, data, y, w, 0, n, kind, n_features if fit_intercept else -1)
+    return total / max(n, 1) + 0.5 * alpha * float(np.dot(w[:n_features], w[:n_features]))
+
+
+@njit(nogil=True, cache=True)
+def count_features(indptr, indices, first, last, counts):
+    """counts[j] += the stored entries of column j in rows first <= i < last (one pass, no copy of
+    ``indices`` whatever its integer type; several threads count disjoint row ranges into their own
+    ``counts``)."""
+    for q in range(indptr[first], indptr[last]):
+        counts[indices[q]] += 1
+
+
+@njit(nogil=True, cache=True)
+def sampled_squares(indptr, indices, data, starts, rows, out):
+    """out[j] = mean of x_ij^2 over the rows i of the blocks starts[b] <= i < starts[b] + rows: mean_i
+    x_ij^2 estimated on a sample (blocks of consecutive rows, read as a stream, where rows drawn one
+    by one would each wait for memory)."""
+    total = 0
+    for first in starts:
+        for q in range(indptr[first], indptr[first + rows]):
+            out[indices[q]] += data[q] * data[q]
+        total += rows
+    out /= max(total, 1)
+    return out
+
+
+@njit(nogil=True, cache=True)
+def first_non_finite(indptr, data, i):
+    """Position in row i of its first non-finite value (-1: none)."""
+    for q in range(indptr[i], indptr[i + 1]):
+        if not math.isfinite(data[q]):
+            return q - indptr[i]
+    return -1
 
 
 @njit(nogil=True, cache=True)

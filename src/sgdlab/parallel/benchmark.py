@@ -7,11 +7,15 @@ them alike) and returns a :class:`Measurement` of :class:`Run` records; :func:`h
 :func:`format_table` and :func:`format_notes` render it as Markdown. :func:`machine_parallelism` and
 :func:`core_to_core_round_trip_ns` probe how much of the machine the runs had.
 
-The baseline is scikit-learn's ``SGDClassifier`` with the same loss, L2 penalty, alpha, epochs, no
-intercept, and the same step schedule: ``learning_rate="constant"``, one ``partial_fit`` per epoch with
-``eta0 = lr * decay^epoch``, reshuffled each epoch (``shuffle=True``, a seeded RandomState). Each epoch's
-``partial_fit`` is timed. It applies the L2 term to all coordinates at each step (by rescaling w),
-Hogwild! to the row's coordinates scaled by 1/frequency: the same objective, which both report.
+Every contender is timed for the whole call, as a user times it (for Hogwild!, ``hogwild(...)`` from its
+checks to its result, with its default ``objective="final"``), and per epoch. The baselines are
+scikit-learn's ``SGDClassifier`` with the same loss, L2 penalty, alpha, epochs and no intercept, twice:
+"sklearn SGDClassifier.fit", the whole call a user makes (``fit`` with ``max_iter=epochs, tol=None`` and
+its default step schedule, "optimal"), and "sklearn SGDClassifier", per epoch with Hogwild!'s step
+schedule (``learning_rate="constant"``, one ``partial_fit`` per epoch with ``eta0 = lr * decay^epoch``,
+reshuffled each epoch, ``shuffle=True``, a seeded RandomState; each ``partial_fit`` timed). It applies the
+L2 term to all coordinates at each step (by rescaling w), Hogwild! to the row's coordinates scaled by
+1/frequency: the same objective, which all report (scikit-learn's computed after the clock stops).
 
 "hogwild" runs ``hogwild``'s defaults: with 2+ workers each keeps private copies of the hot weights
 (the "hot" column counts them); ``plain=True`` adds "hogwild, plain" runs (``hot=0``, every update in
@@ -36,19 +40,22 @@ from . import _kernels
 from .hogwild import HYPERPARAMETERS, hogwild
 
 SKLEARN_LOSS = {"log": "log_loss", "hinge": "hinge", "squared": "squared_error"}
+SKLEARN_FIT = "sklearn SGDClassifier.fit"
 
 
 @dataclass
 class Run:
     """One contender's measurements over all rounds."""
 
-    name: str  # "hogwild", "hogwild, plain", "hogwild + lock" or "sklearn SGDClassifier"
+    name: str  # "hogwild", "hogwild, plain", "hogwild + lock", "sklearn SGDClassifier" or SKLEARN_FIT
     workers: int
     lock: bool
     hot: int | None = None  # hogwild's ``hot`` argument (None: its default)
     hot_weights: int = 0  # how many weights each worker kept a private copy of (last round)
     fold_every: int = 0  # rows between two folds of those copies (last round)
     round_times: list[list[float]] = field(default_factory=list)  # per round: seconds of each epoch
+    wall_times: list[float] = field(default_factory=list)  # per round: seconds of the whole call
+    setup_times: list[float] = field(default_factory=list)  # per round: seconds before the first epoch
     updates_per_second: list[float] = field(default_factory=list)  # one per round
     objectives: list[list[float]] = field(default_factory=list)  # per round: objective per epoch
     accuracy: list[float] = field(default_factory=list)  # per round: test accuracy (nan: no test set)
@@ -61,11 +68,23 @@ class Run:
 
     @property
     def seconds_per_epoch(self) -> float:
-        return statistics.median(self.epoch_times)
+        return statistics.median(self.epoch_times) if self.epoch_times else float("nan")
 
     @property
     def best_seconds_per_epoch(self) -> float:
-        return min(self.epoch_times)
+        return min(self.epoch_times) if self.epoch_times else float("nan")
+
+    @property
+    def wall_time(self) -> float:
+        """Median seconds of the whole call (nan: not one call, as the per-epoch partial_fit baseline)."""
+        return statistics.median(self.wall_times) if self.wall_times else float("nan")
+
+    @property
+    def setup_share(self) -> float:
+        """Median set-up time / median epoch time (nan where there is none)."""
+        if not self.setup_times or not self.epoch_times:
+            return float("nan")
+        return statistics.median(self.setup_times) / self.seconds_per_epoch
 
     @property
     def final_objective(self) -> float:
@@ -88,6 +107,7 @@ class Measurement:
     n_test: int
     n_features: int
     nnz: int
+    load: list[tuple[float, float, float]] = field(default_factory=list)  # load average at start and end
 
     def reference(self) -> Run | None:
         """The lock-free Hogwild! run with the fewest workers: the speed-ups are relative to it."""
@@ -96,7 +116,7 @@ class Measurement:
 
 
 @validate(**HYPERPARAMETERS | dict(seed=Int(0)), workers=Seq(Int(1), min_length=1), lock=Bool(), plain=Bool(),
-          repeats=Int(1), baseline=(Options("sklearn"), None))
+          repeats=Int(1), baseline=(Options("sklearn", "sklearn-fit"), None))
 def measure(X_train, y_train, X_test=None, y_test=None, *, workers: list[int], lock: bool = False,
             baseline: str | None = "sklearn", epochs: int = 5, loss: str = "log", alpha: float = 1e-6,
             lr: float = 0.5, decay: float = 0.9, seed: int = 0, repeats: int = 1, plain: bool = False,
@@ -105,7 +125,8 @@ def measure(X_train, y_train, X_test=None, y_test=None, *, workers: list[int], l
 
     Contenders: Hogwild! with each worker count (``hogwild``'s defaults, ``fold_every``), with
     ``plain`` the same without hot copies (``hot=0``) for each worker count above 1, with ``lock``
-    the same with ``lock=True``, and scikit-learn's SGDClassifier if ``baseline == "sklearn"``. Every
+    the same with ``lock=True``, and scikit-learn's SGDClassifier, per epoch and as one ``fit``, if
+    ``baseline == "sklearn"`` (``"sklearn-fit"``: as one ``fit`` only). Every
     round starts with a check of the machine's parallelism (max(workers) threads of pure arithmetic
     against one); each run records the lowest parallelism and the slowest core-to-core round trip
     measured just before and after it (``Run.parallelism``, ``Run.round_trip_ns``).
@@ -126,6 +147,8 @@ def measure(X_train, y_train, X_test=None, y_test=None, *, workers: list[int], l
         contenders += [("hogwild + lock", k, True, None) for k in workers]
     if baseline == "sklearn":
         contenders.append(("sklearn SGDClassifier", 1, False, None))
+    if baseline in ("sklearn", "sklearn-fit"):
+        contenders.append((SKLEARN_FIT, 1, False, None))
     runs = {c: Run(*c) for c in contenders}
     threads = max(workers)
     # compile (or load from the cache) and touch every page of the data before anything is timed
@@ -133,7 +156,7 @@ def measure(X_train, y_train, X_test=None, y_test=None, *, workers: list[int], l
     _kernels.busy_arithmetic(10)
     if threads > 1:
         core_to_core_round_trip_ns(1000)
-    parallelism, round_trips = [], []
+    parallelism, round_trips, load = [], [], [os.getloadavg()]
     for round_ in range(repeats):
         parallelism.append(machine_parallelism(threads))
         round_trips.append(core_to_core_round_trip_ns() if threads > 1 else float("nan"))
@@ -144,7 +167,13 @@ def measure(X_train, y_train, X_test=None, y_test=None, *, workers: list[int], l
             run = runs[contender]
             before = core_to_core_round_trip_ns(5_000) if threads > 1 else float("nan")
             free_before = machine_parallelism(threads, 2_000_000)
-            if name.startswith("sklearn"):
+            if name == SKLEARN_FIT:
+                wall, objective, accuracy = _sklearn_fit(X_train, y_train, X_test, y_test, loss=loss,
+                                                         alpha=alpha, epochs=epochs, seed=seed + round_)
+                run.wall_times.append(wall)
+                run.updates_per_second.append(X_train.shape[0] * epochs / wall)
+                times = []
+            elif name.startswith("sklearn"):
                 times, objective, accuracy = _sklearn(X_train, y_train, X_test, y_test, loss=loss,
                                                       alpha=alpha, lr=lr, decay=decay, epochs=epochs,
                                                       seed=seed + round_)
@@ -154,6 +183,8 @@ def measure(X_train, y_train, X_test=None, y_test=None, *, workers: list[int], l
                                  lr=lr, decay=decay, lock=locked, seed=seed + round_, hot=hot,
                                  fold_every=fold_every)
                 times, objective = result.epoch_times, result.objective
+                run.wall_times.append(result.wall_time)
+                run.setup_times.append(result.setup_time)
                 run.hot_weights, run.fold_every = result.hot, result.fold_every
                 accuracy = result.accuracy(X_test, y_test) if _has_rows(X_test) else float("nan")
                 run.updates_per_second.append(result.updates_per_second)
@@ -163,8 +194,9 @@ def measure(X_train, y_train, X_test=None, y_test=None, *, workers: list[int], l
             run.parallelism.append(min(free_before, machine_parallelism(threads, 2_000_000)))
             run.objectives.append(objective)
             run.accuracy.append(accuracy)
+    load.append(os.getloadavg())
     return Measurement(runs=list(runs.values()), machine_parallelism=parallelism, round_trip_ns=round_trips,
-                       probe_threads=threads,
+                       probe_threads=threads, load=load,
                        n_train=X_train.shape[0], n_test=X_test.shape[0] if _has_rows(X_test) else 0,
                        n_features=X_train.shape[1], nnz=X_train.nnz)
 
@@ -205,31 +237,59 @@ def core_to_core_round_trip_ns(rounds: int = 20_000) -> float:
 
 
 def format_table(m: Measurement) -> str:
-    """The Markdown table: time per epoch, updates/s, speed-up, final objective, test accuracy, and
-    how many hot weights each worker kept a private copy of."""
+    """The Markdown table: the whole call and its set-up, time per epoch, updates/s, speed-ups (whole
+    call and per epoch), final objective, test accuracy, and how many hot weights each worker kept a
+    private copy of."""
     ref = m.reference()
     ref_label = f"{ref.workers} worker" + ("s" if ref.workers > 1 else "") if ref else "-"
-    lines = [f"| run | workers | s/epoch (median) | s/epoch (best) | updates/s | speed-up vs {ref_label} "
-             f"| final objective | objective vs {ref_label} | test accuracy | hot weights | fold every |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [f"| run | workers | whole call (s) | set-up (% of an epoch) | s/epoch (median) | s/epoch (best) "
+             f"| updates/s | speed-up vs {ref_label}: whole call | per epoch | final objective "
+             f"| objective vs {ref_label} | test accuracy | hot weights | fold every |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def number(value: float, fmt: str) -> str:
+        return "-" if np.isnan(value) else format(value, fmt)
+
     for r in m.runs:
-        speedup = f"{ref.seconds_per_epoch / r.seconds_per_epoch:.2f}x" if ref else "-"
+        whole = number(ref.wall_time / r.wall_time, ".2f") + "x" if ref and r.wall_times else "-"
+        epoch = number(ref.seconds_per_epoch / r.seconds_per_epoch, ".2f") + "x" if ref and r.epoch_times else "-"
         change = f"{100 * (r.final_objective / ref.final_objective - 1):+.2f}%" if ref else "-"
-        accuracy = "-" if np.isnan(r.test_accuracy) else f"{r.test_accuracy:.4f}"
-        lines.append(f"| {r.name} | {r.workers} | {r.seconds_per_epoch:.4f} | {r.best_seconds_per_epoch:.4f} "
-                     f"| {statistics.median(r.updates_per_second):.3g} | {speedup} "
-                     f"| {r.final_objective:.5f} | {change} | {accuracy} "
-                     f"| {r.hot_weights if not r.name.startswith('sklearn') else '-'} "
+        hogwild_run = not r.name.startswith("sklearn")
+        lines.append(f"| {r.name} | {r.workers} | {number(r.wall_time, '.3f')} | {number(100 * r.setup_share, '.1f')} "
+                     f"| {number(r.seconds_per_epoch, '.4f')} | {number(r.best_seconds_per_epoch, '.4f')} "
+                     f"| {statistics.median(r.updates_per_second):.3g} | {whole} | {epoch} "
+                     f"| {r.final_objective:.5f} | {change} | {number(r.test_accuracy, '.4f')} "
+                     f"| {r.hot_weights if hogwild_run else '-'} "
                      f"| {r.fold_every if r.hot_weights else '-'} |")
     return "\n".join(lines)
+
+
+def whole_call_versus_sklearn(m: Measurement) -> tuple[float, float] | None:
+    """(median whole call of SGDClassifier.fit / that of the reference Hogwild! run, the reference's final
+    objective / fit's - 1), or None without both."""
+    ref = m.reference()
+    fit = next((r for r in m.runs if r.name == SKLEARN_FIT), None)
+    if ref is None or fit is None:
+        return None
+    return fit.wall_time / ref.wall_time, ref.final_objective / fit.final_objective - 1
 
 
 def format_notes(m: Measurement) -> str:
     """What the table's numbers are, and how parallel the machine was while they were measured."""
     rounds = len(m.machine_parallelism)
     notes = [f"Medians over {rounds} round(s) of every contender in turn (all epochs of all rounds for "
-             "s/epoch); the speed-up is the ratio of medians. updates/s = rows / s of SGD (one update "
-             "per row); the objective is mean loss + alpha/2 ||w||^2 on the training rows."]
+             "s/epoch); the speed-ups are ratios of medians. Whole call: from the call to its result "
+             "(Hogwild!'s checks, set-up, epochs and final objective; SGDClassifier.fit with its default "
+             "schedule). updates/s = rows / s of SGD (one update per row); the objective is mean loss + "
+             "alpha/2 ||w||^2 on the training rows."]
+    versus = whole_call_versus_sklearn(m)
+    if versus is not None:
+        ref = m.reference()
+        notes.append(f"**Whole call, Hogwild! with {ref.workers} worker(s) against SGDClassifier.fit: "
+                     f"{versus[0]:.2f}x faster**, final objective {100 * versus[1]:+.2f}% against fit's.")
+    if m.load:
+        notes.append("Load average (1, 5, 15 min) at the start: " + ", ".join(f"{x:.2f}" for x in m.load[0])
+                     + "; at the end: " + ", ".join(f"{x:.2f}" for x in m.load[-1]) + ".")
     if m.probe_threads > 1:
         p = m.machine_parallelism
         r = m.round_trip_ns
@@ -271,7 +331,7 @@ def _sklearn(X_train, y_train, X_test, y_test, *, loss, alpha, lr, decay, epochs
                         learning_rate="constant", eta0=lr, max_iter=1, tol=None, shuffle=True,
                         random_state=np.random.RandomState(seed))
     classes = np.array([-1.0, 1.0])
-    indptr = X_train.indptr.astype(np.int64)
+    indptr = X_train.indptr
     times, objective = [], []
     for epoch in range(epochs):
         clf.eta0 = lr * decay**epoch
@@ -285,6 +345,26 @@ def _sklearn(X_train, y_train, X_test, y_test, *, loss, alpha, lr, decay, epochs
                                                   X_train.shape[1], alpha, _kernels.LOSS_CODES[loss], False)))
     accuracy = float(clf.score(X_test, y_test)) if _has_rows(X_test) else float("nan")
     return times, objective, accuracy
+
+
+def _sklearn_fit(X_train, y_train, X_test, y_test, *, loss, alpha, epochs, seed):
+    """The whole call a user makes: SGDClassifier(...).fit, timed; its objective computed afterwards."""
+    import warnings
+
+    from sklearn.linear_model import SGDClassifier
+
+    clf = SGDClassifier(loss=SKLEARN_LOSS[loss], penalty="l2", alpha=alpha, fit_intercept=False,
+                        max_iter=epochs, tol=None, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tick = time.perf_counter()
+        clf.fit(X_train, y_train)
+        wall = time.perf_counter() - tick
+    w = np.ascontiguousarray(clf.coef_.ravel(), dtype=np.float64)
+    objective = [_kernels.objective(X_train.indptr, X_train.indices, X_train.data, y_train, w,
+                                    X_train.shape[1], alpha, _kernels.LOSS_CODES[loss], False)]
+    accuracy = float(clf.score(X_test, y_test)) if _has_rows(X_test) else float("nan")
+    return wall, objective, accuracy
 
 
 def _has_rows(X) -> bool:

@@ -1,4 +1,5 @@
-"""``sgdlab hogwild``: time Hogwild! with 1, 2, ... workers, with and without a lock, beside scikit-learn.
+"""``sgdlab hogwild``: time Hogwild! with 1, 2, ... workers, with and without a lock, beside scikit-learn,
+for the whole call and per epoch.
 
 :func:`cli_hogwild` reads the data (a LIBSVM file, or synthetic data of a given size), holds out a test
 part, runs :func:`sgdlab.parallel.benchmark.measure` and prints its Markdown table. Importing this
@@ -33,8 +34,9 @@ def cli_hogwild(
     fold_every: Annotated[int | None, typer.Option(
         help="Rows between two folds of a worker's private copies of the hot weights (default: chosen "
              "from the data).")] = None,
-    baseline: Annotated[str, typer.Option(help="sklearn (SGDClassifier, same loss, penalty, epochs and "
-                                               "step schedule) or none.")] = "sklearn",
+    baseline: Annotated[str, typer.Option(help="sklearn (SGDClassifier, same loss, penalty and epochs: "
+                                               "its fit, the whole call, and one partial_fit per epoch "
+                                               "with Hogwild!'s step schedule) or none.")] = "sklearn",
     epochs: Annotated[int, typer.Option(help="Passes over the training rows.")] = 5,
     loss: Annotated[str, typer.Option(help="log, hinge or squared.")] = "log",
     alpha: Annotated[float, typer.Option(help="L2 strength: objective = mean loss + alpha/2 ||w||^2.")] = 1e-6,

@@ -9,7 +9,8 @@ What the paper's "rarely" does not cover is the hardware's unit of sharing, a ca
 weights of the most frequent features (and the intercept) are written by every worker at nearly
 every row, and each such write waits for the line to come over from the other core. So by default,
 with several workers, each worker keeps a private copy of those *hot* weights and adds its change
-to the shared ones every ``fold_every`` rows (no change is lost): a bounded delay, which the
+to the shared ones every 16 to 4096 rows, each weight at its own interval (no change is lost): a
+bounded delay, which the
 paper's analysis allows, on at most a few thousand coordinates; every other weight is updated in
 place as in the paper. docs/hogwild.md has the design, its reasons and the measured speed-ups.
 
@@ -35,24 +36,27 @@ LOSSES = ("log", "hinge", "squared")  # as _kernels.LOSS_CODES
 #: the hyper-parameters :func:`hogwild`, the benchmark's ``measure`` and ``sgdlab hogwild`` share
 HYPERPARAMETERS = dict(loss=Options(*LOSSES), alpha=Real(0), epochs=Int(1), lr=Real(0, closed="neither"),
                        decay=Real(0, 1, closed="right"), seed=(Int(0), None), fold_every=(Int(1), None))
-# Which weights are hot by default (see hot_weights), for a fold every fold_every rows:
-# - a worker updates w_j at least MIN_UPDATES_PER_FOLD times between two folds on average
-#   (counts_j * fold_every >= MIN_UPDATES_PER_FOLD * n), else the copy saves no transfer of its line;
-# - lr * c * q_j * fold_every <= MAX_DELAYED_STEP, q_j = mean_i x_ij^2, c the loss's largest
+# Which weights are hot by default (see choose_hot), each folded every tau_j rows:
+# - tau_j, of FOLD_INTERVALS, the longest with lr * c * q_j * tau_j <= MAX_DELAYED_STEP, q_j = mean_i
+#   x_ij^2, c the loss's largest
 #   curvature: how far the steps of one fold window can move w_j toward its optimum, on the quadratic
 #   that bounds the loss, i.e. step * curvature * delay. Gradient steps delayed by tau are stable while
 #   that product is below pi/2 (x_{t+1} = x_t - a x_{t-tau} is stable iff a < 2 sin(pi / (4 tau + 2)));
-#   0.5 keeps a margin of 3, and excludes the intercept (q = 1) unless lr * c <= 0.5 / 256;
+#   0.5 keeps a margin of 3. Heavy weights fold often, light ones seldom: one interval for all (as
+#   before 2026-12-03) either left the heavy ones out or folded every weight as often as the heaviest
+#   needs (the issue's data, lr 0.1, uniform values: no weight was within 256 rows, and 2 workers ran
+#   no faster than 1);
+# - a worker updates w_j at least MIN_UPDATES_PER_FOLD times between two of its folds on average
+#   (counts_j * tau_j >= MIN_UPDATES_PER_FOLD * n), else the copy saves no transfer of its line;
 # - at most MAX_HOT of them, the most frequent: each costs a worker 24 bytes of cache (its copy, the
 #   copy's base, its shrink factor), 192 KiB for 8192, a fifth of a 1 MiB L2;
 # - none unless they take at least MIN_HOT_SHARE of all the updates: where no weights stand out (every
 #   feature about as frequent as the others) the copies cost cache and delay without taking most of
 #   the sharing away (uniform features: 8192 of 50000 took 18% of the updates, and 2 workers ran
 #   2-4% slower than without copies in three runs of four).
-# fold_every=None tries these and keeps the one whose hot weights take the largest share of the
-# updates (the shortest on a tie): longer intervals admit rarer features but, by the delay rule, fewer
-# heavy ones
-FOLD_CHOICES = (256, 512, 1024, 2048, 4096)
+# The intervals are powers of 2 times the shortest, so that the weights sorted by interval fold as a
+# prefix (fold_schedule); the shortest, 16 rows, keeps a fold's lock and loop small beside the rows.
+FOLD_INTERVALS = tuple(16 * 2**k for k in range(9))  # 16 .. 4096
 MIN_UPDATES_PER_FOLD = 2
 MAX_DELAYED_STEP = 0.5
 MAX_HOT = 8192
@@ -62,6 +66,11 @@ CURVATURE = {"log": 0.25, "squared": 1.0, "hinge": 1.0}
 # float64s between two workers' private regions of w (and after the shared weights): 64 bytes, one
 # cache line, so that no line holds weights of two regions whatever the array's alignment
 GAP = 8
+# rows on which q_j = mean_i x_ij^2 is estimated for the delay rule (all of them if fewer)
+SQUARES_SAMPLE = 8192
+SQUARES_BLOCKS = 16
+#: what ``hogwild(objective=...)`` computes
+OBJECTIVES = ("epoch", "final", "progressive", None)
 
 # Test hook: when set, each worker calls it as ``_before_share(worker, epoch)`` before its kernel
 # (which then runs the worker's part of the epoch).
@@ -73,12 +82,16 @@ class HogwildResult:
     """What :func:`hogwild` returns.
 
     weights: the coefficients w (n_features,); intercept: b (0.0 unless ``fit_intercept``).
-    objective: mean loss + alpha/2 ||w||^2 on the training rows after each epoch.
+    objective: f(w) = mean loss + alpha/2 ||w||^2 on the training rows, as asked by ``objective``
+    (``objective_kind``): after every epoch ("epoch"), after the last ("final", one value), the
+    progressive loss of every epoch ("progressive"), or nothing (None, an empty list).
     epoch_times: seconds of parallel SGD per epoch (the objective's evaluation is not in it).
     updates_per_second: rows processed (one update each) / sum(epoch_times).
     wall_time: seconds of the whole call, from validation to the result.
+    setup_time: seconds of it before the first epoch (checks, feature counts, hot weights, layout).
     hot: how many weights (features, and the intercept if it is hot) each worker kept a private copy
-    of; fold_every: rows between two folds of those copies into the shared weights (0 without).
+    of; fold_every: the shortest interval, in rows, between two folds of those copies into the shared
+    weights (0 without); fold_intervals: {interval: how many hot weights fold at it}.
     """
 
     weights: np.ndarray
@@ -94,6 +107,9 @@ class HogwildResult:
     seed: int | None = field(default=None)
     hot: int = 0
     fold_every: int = 0
+    setup_time: float = 0.0
+    fold_intervals: dict[int, int] = field(default_factory=dict)
+    objective_kind: str | None = "final"
 
     def decision_function(self, X) -> np.ndarray:
         """w.x + b for each row of X."""
@@ -112,11 +128,12 @@ class HogwildResult:
         return float(np.mean(self.predict(X) == _signed_labels(y, _as_csr(X).shape[0])))
 
 
-@validate(**HYPERPARAMETERS, workers=Int(1), lock=Bool(), fit_intercept=Bool(), hot=(Int(0), None))
+@validate(**HYPERPARAMETERS, workers=Int(1), lock=Bool(), fit_intercept=Bool(), hot=(Int(0), None),
+          objective=(Options(*OBJECTIVES[:-1]), None))
 def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, epochs: int = 5,
             lr: float = 0.5, decay: float = 0.9, lock: bool = False, seed: int | None = 0,
             fit_intercept: bool = False, hot: int | None = None,
-            fold_every: int | None = None) -> HogwildResult:
+            fold_every: int | None = None, objective: str | None = "final") -> HogwildResult:
     """Fit a linear classifier by Hogwild! SGD: ``workers`` threads updating one ``w`` without locks.
 
     Minimizes  f(w) = 1/n sum_i loss(w.x_i + b, y_i) + alpha/2 ||w||^2.  Each epoch, the workers run
@@ -129,18 +146,26 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
 
     with d_j the number of rows having feature j: the L2 gradient alpha * w_j spread over the rows
     that contain j, as in the paper's code, so that the steps stay sparse and their expectation is
-    the gradient of f. The workers meet only at the end of each epoch (to evaluate f).
+    the gradient of f. The workers meet only at the end of each epoch.
+
+    Set-up costs little beside an epoch: X in CSR with float64 or float32 values is used as it is
+    (never copied; other formats and value types are converted once); the one pass over all of it,
+    counting d_j, is compiled and split among the workers; the rest is O(n + d). A non-finite value
+    in X is found by the first epoch's step on its row (its prediction is not finite), not by a pass
+    of its own, and is then reported with its row and column.
 
     Hot weights (``hot``): each worker keeps a private copy u_j of the weights of the most frequent
-    features (and of b, if it is hot); its steps update u_j instead of w_j, and every
-    ``fold_every`` of its rows, and at the end of the epoch, it folds: w_j <- w_j + (u_j - u_j at
-    the previous fold), then u_j <- w_j (folds of the same weights exclude each other by a spin lock
-    per block of them). A worker thus sees its own steps at once and the others' steps on a hot
-    weight at most ``fold_every`` of their rows late; none is lost. With one worker, the
-    result equals the plain update's up to rounding.
+    features (and of b, if it is hot); its steps update u_j instead of w_j, and every k_j of its
+    rows (the weight's own fold interval), and at the end of the epoch, it folds: w_j <- w_j + (u_j
+    - u_j at the previous fold), then u_j <- w_j (folds of the same weights exclude each other by a
+    spin lock per block of them). A worker thus sees its own steps at once and the others' steps on
+    a hot weight at most k_j of their rows late; none is lost. With one worker, the result equals
+    the plain update's up to rounding.
 
     Args:
-        X: scipy.sparse matrix (n, d), converted to CSR (a dense array is accepted and converted).
+        X: scipy.sparse matrix (n, d), CSR used as it is (any other format, a dense array, or values
+            other than float64/float32 are converted). Entries of a row that repeat a column each count
+            in d_j and are stepped on one after the other.
         y: n labels, in {-1, +1} or {0, 1} (0 means -1).
         loss: "log" (logistic regression), "hinge" (linear SVM) or "squared" (0.5 (p - y)^2).
         alpha: L2 strength (>= 0), as scikit-learn's SGDClassifier ``alpha``.
@@ -154,23 +179,28 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
         fit_intercept: also learn an unpenalized b (every row updates it, so it is the one
             coordinate all workers share; off by default).
         hot: how many weights get a private copy per worker. None (default): with 2+ workers and no
-            lock, those of the features j present in at least 2 rows in ``fold_every`` (d_j >= 2 n /
-            fold_every: a worker updates them twice or more between two folds) whose values are
-            small enough for the delay, lr * fold_every * c * mean_i(x_ij^2) <= 0.5 with c the
-            loss's largest curvature (log 1/4, squared and hinge 1; so b, in every row with value 1,
-            is not), at most 8192 of them (the most frequent), and none unless they take at least
-            half of all the updates; with 1 worker or ``lock``, none. An
-            int: the ``hot`` most frequent weights whatever their values (b counting as in every
-            row, ties to the lower column), with any number of workers; 0 is plain Hogwild!. Not
-            with ``lock=True``, which serializes every update of the shared weights.
-        fold_every: rows a worker runs between two folds of its private copies (>= 1). None
-            (default): of 256, 512, 1024, 2048 and 4096, the one whose hot weights (as above) take
-            the largest share of the updates, the shortest on a tie.
+            lock, the features j with a fold interval k_j (below) in which they are in at least 2
+            rows in k_j (d_j >= 2 n / k_j: a worker updates them twice or more between two folds),
+            at most 8192 of them (the most frequent), and none unless they take at least half of
+            all the updates; with 1 worker or ``lock``, none. An int: the ``hot`` most frequent
+            weights whatever their values (b counting as in every row, ties to the lower column),
+            with any number of workers; 0 is plain Hogwild!. Not with ``lock=True``, which
+            serializes every update of the shared weights.
+        fold_every: rows a worker runs between two folds of every hot weight (>= 1). None
+            (default): each weight's own k_j, the longest of 16, 32, ..., 4096 rows for which
+            lr * k_j * c * mean_i(x_ij^2) <= 0.5, with c the loss's largest curvature (log 1/4,
+            squared and hinge 1): the delay a gradient step tolerates (``choose_hot``).
+        objective: what ``result.objective`` holds. "final" (default): f after the last epoch, one
+            pass over the rows split among the workers; "epoch": f after every epoch (a pass each,
+            which costs about a third of an epoch); "progressive": for each epoch, the mean of each
+            row's loss at the weights its step started from, plus alpha/2 ||w||^2 at the epoch's end
+            (progressive validation, as Vowpal Wabbit reports: free, computed by the steps, and an
+            estimate of f that lags the weights by up to an epoch); None: nothing.
 
     Raises:
         TypeError / ValueError: an invalid argument (the message names it): a hyper-parameter out of
-            its range, X not a matrix, an empty X, non-finite values in X, labels not one per row
-            or not binary.
+            its range, X not a matrix, an X without rows or columns, a non-finite value in X (its
+            row and column named), labels not one per row or not binary.
         FloatingPointError: a prediction became non-finite (``lr`` too large); an exception raised
             in a worker reaches the caller as itself, with the worker's traceback, after the other
             workers were stopped. Ctrl-C stops every worker and raises KeyboardInterrupt.
@@ -181,7 +211,7 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
         >>> rng = np.random.default_rng(0)
         >>> X = sp.random(2000, 500, density=0.02, format="csr", random_state=0)
         >>> y = np.sign(X @ rng.standard_normal(500) + 1e-9)
-        >>> result = hogwild(X, y, loss="log", workers=2, epochs=5, lr=0.5, alpha=1e-5)
+        >>> result = hogwild(X, y, loss="log", workers=2, epochs=5, lr=0.5, alpha=1e-5, objective="epoch")
         >>> bool(result.objective[-1] < result.objective[0] < np.log(2))
         True
         >>> result.accuracy(X, y) > 0.9
@@ -193,67 +223,86 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
     if hot and lock:
         raise ArgumentValueError(f"Invalid hot: {hot} with lock=True (expected 0 or None: the locked "
                                  "baseline updates the shared weights at every row)")
-    X = _as_csr(X, copy_to_canonical=True)
+    X = _as_csr(X)
     n, d = X.shape
     if n == 0:
         raise ArgumentValueError("Invalid X: no rows (expected at least one)")
-    bad = int(np.count_nonzero(~np.isfinite(X.data)))
-    if bad:
-        raise ArgumentValueError(f"Invalid X: {bad} non-finite value{'s' if bad > 1 else ''} (expected "
-                                 "finite values)")
+    if d == 0:
+        raise ArgumentValueError("Invalid X: no columns (expected at least one feature)")
     y = _signed_labels(y, n)
-
-    indptr = X.indptr.astype(np.int64, copy=False)
-    indices = X.indices if X.indices.dtype == np.int32 else X.indices.astype(np.int32)
-    data = X.data
-    counts = _kernels.feature_counts(indices, d)
-    with np.errstate(divide="ignore"):
-        reg = np.where(counts > 0, alpha * n / np.maximum(counts, 1), 0.0)
-    if hot is None and (workers == 1 or lock):
-        hot = 0  # no other worker to share a cache line with, or every update serialized anyway
-    squares = np.bincount(indices, weights=data * data, minlength=d) / n  # q_j = mean_i x_ij^2
-    chosen, fold_every = choose_hot(counts, squares, n, hot, fold_every, lr * CURVATURE[loss], fit_intercept)
-    layout = WeightLayout.build(indices, counts, n, workers, chosen)
-    w = np.zeros(layout.size)  # shared weights, the intercept, then each worker's private copies
-    reg = layout.extend(reg)
-    stop = np.zeros(1, np.int64)
-    rng = np.random.default_rng(seed)
-    next_row = _kernels.row_counter()
+    # indices and values used as they are, no copy; the row pointers as int64 (O(n): the kernels index
+    # faster with them, 10-15% a row on this machine)
+    indptr, indices, data = X.indptr.astype(np.int64, copy=False), X.indices, X.data
     kind = _kernels.LOSS_CODES[loss]
-    common = _kernels.SgdRowsArgs(
-        indptr=indptr, indices=indices, data=data, y=y, w=w, shrink=reg, order=np.empty(0, np.int64),
-        next_row=next_row, eta=lr, kind=kind, intercept_at=-1, stop=stop,
-        lock=np.zeros(1, np.int64), use_lock=lock, n_hot=layout.hot.size, shared_at=layout.shared_at,
-        fold_every=fold_every, fold_locks=_kernels.fold_locks(layout.hot.size))
-    # each worker: its own column indices, and its own copies of the hot weights with their base
-    shares = [common._replace(indices=layout.indices[k], private_at=layout.private_at[k],
-                              intercept_at=layout.intercept_at[k] if fit_intercept else -1,
-                              base=np.zeros(layout.hot.size + 2 * GAP)[GAP:GAP + layout.hot.size])
-              for k in range(workers)]
-    shrink_buffer = np.empty_like(reg)
-
-    def work(worker: int, epoch: int, order: np.ndarray, eta: float, shrink: np.ndarray) -> int:
-        if _before_share is not None:
-            _before_share(worker, epoch)
-        done, status, row = _kernels.sgd_rows(*shares[worker]._replace(order=order, eta=eta, shrink=shrink))
-        if status == _kernels.NONFINITE:
-            raise FloatingPointError(
-                f"the prediction for row {row} became non-finite in epoch {epoch} (worker {worker}): "
-                f"the step size lr={lr} is too large for loss={loss!r} on this data; lower lr")
-        return done
-
-    # load the compiled kernel (compiling it on the very first use) before the clock starts: no rows
-    _kernels.sgd_rows(*shares[0])
-    objective, epoch_times, updates = [], [], 0
-    layout.gather(w)
+    intercept = d if fit_intercept else -1
+    rng = np.random.default_rng(seed)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sgdlab-hogwild")
+    stop = np.zeros(1, np.int64)
     try:
-        # start every worker thread before the clock does (the pool starts them on demand: the first
-        # epoch would time their creation); the barrier holds each task until all threads run
+        # start every worker thread before anything runs on them (the pool starts them on demand: the
+        # first epoch would time their creation); the barrier holds each task until all threads run
         ready = threading.Barrier(workers + 1)
         for _ in range(workers):
             pool.submit(ready.wait, 60)
         ready.wait(60)
+        row_ranges = _row_ranges(n, workers)
+        # set-up: O(nnz) only in compiled code, on the workers (counting), the rest O(n + d)
+        parts = [np.zeros(d, np.int64) for _ in row_ranges]
+        wait_all([pool.submit(_kernels.count_features, indptr, indices, a, b, part)
+                  for (a, b), part in zip(row_ranges, parts)], stop, "Hogwild", 0)
+        counts = parts[0]
+        for part in parts[1:]:
+            counts += part
+        with np.errstate(divide="ignore"):
+            reg = np.where(counts > 0, alpha * n / np.maximum(counts, 1), 0.0)
+        if hot is None and (workers == 1 or lock):
+            hot = 0  # no other worker to share a cache line with, or every update serialized anyway
+        # q_j = mean_i x_ij^2 for the delay rule, on a sample of rows: the rule needs it only for the
+        # frequent features, which a sample of SQUARES_SAMPLE rows sees often; SQUARES_BLOCKS blocks of
+        # consecutive rows spread evenly over X, in case its rows come in some order
+        squares = None
+        if hot is None or fold_every is None:
+            block = min(n, SQUARES_SAMPLE) // SQUARES_BLOCKS or min(n, SQUARES_SAMPLE)
+            starts = np.linspace(0, n - block, max(1, min(n, SQUARES_SAMPLE) // block)).astype(np.int64)
+            squares = _kernels.sampled_squares(indptr, indices, data, starts, block, np.zeros(d))
+        chosen, intervals = choose_hot(counts, squares, n, hot, fold_every, lr * CURVATURE[loss], fit_intercept)
+        fold_every, fold_ends = fold_schedule(intervals)
+        layout = WeightLayout.build(d, workers, chosen)
+        w = np.zeros(layout.size)  # shared weights, the intercept, then each worker's private copies
+        reg = layout.extend(reg)
+        next_row = _kernels.row_counter()
+        common = _kernels.SgdRowsArgs(
+            indptr=indptr, indices=indices, data=data, y=y, w=w, shrink=reg, order=np.empty(0, np.int64),
+            next_row=next_row, eta=lr, kind=kind, intercept_at=-1, stop=stop,
+            lock=np.zeros(1, np.int64), use_lock=lock, n_hot=layout.hot.size, shared_at=layout.shared_at,
+            fold_every=fold_every, fold_locks=_kernels.fold_locks(layout.hot.size), fold_ends=fold_ends,
+            track_loss=objective == "progressive")
+        # each worker: its remap of the columns to its own copies of the hot weights, with their base
+        shares = [common._replace(remap=layout.remap[k], private_at=layout.private_at[k],
+                                  intercept_at=layout.intercept_at[k] if fit_intercept else -1,
+                                  base=np.zeros(layout.hot.size + 2 * GAP)[GAP:GAP + layout.hot.size])
+                  for k in range(workers)]
+        shrink_buffer = np.empty_like(reg)
+
+        def work(worker: int, epoch: int, order: np.ndarray, eta: float, shrink: np.ndarray):
+            if _before_share is not None:
+                _before_share(worker, epoch)
+            done, status, row, loss_total = _kernels.sgd_rows(
+                *shares[worker]._replace(order=order, eta=eta, shrink=shrink))
+            if status == _kernels.NONFINITE:
+                _raise_non_finite(indptr, indices, data, row, epoch, worker, lr, loss)
+            return done, loss_total
+
+        def exact_objective() -> float:
+            totals = wait_all([pool.submit(_kernels.loss_sum, indptr, indices, data, y, w, a, b, kind, intercept)
+                               for a, b in row_ranges], stop, "Hogwild", len(epoch_times))
+            return sum(totals) / n + 0.5 * alpha * float(np.dot(w[:d], w[:d]))
+
+        # load the compiled kernel (compiling it on the very first use) before the clock starts: no rows
+        _kernels.sgd_rows(*shares[0])
+        values, epoch_times, updates = [], [], 0
+        layout.gather(w)
+        setup_time = time.perf_counter() - started
         with deferred_interrupt(stop) as interrupted:
             for epoch in range(epochs):
                 order = rng.permutation(n)
@@ -262,7 +311,8 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
                 tick = time.perf_counter()
                 shrink = _kernels.shrink_factors(reg, eta, shrink_buffer)
                 futures = [pool.submit(work, k, epoch, order, eta, shrink) for k in range(workers)]
-                updates += sum(wait_all(futures, stop, "Hogwild", epoch))
+                results = wait_all(futures, stop, "Hogwild", epoch)
+                updates += sum(done for done, _ in results)
                 layout.scatter(w)  # the hot weights back in place, for the objective and the result
                 if interrupted:  # Ctrl-C: the workers have stopped; raised on leaving the block
                     break
@@ -270,70 +320,129 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
                 if not np.all(np.isfinite(w[:d + 1])):
                     raise FloatingPointError(f"the weights became non-finite in epoch {epoch}: the step "
                                              f"size lr={lr} is too large for loss={loss!r}; lower lr")
-                objective.append(float(_kernels.objective(indptr, indices, data, y, w, d, alpha, kind,
-                                                          fit_intercept)))
+                if objective == "progressive":
+                    values.append(sum(total for _, total in results) / n
+                                  + 0.5 * alpha * float(np.dot(w[:d], w[:d])))
+                elif objective == "epoch" or (objective == "final" and epoch == epochs - 1):
+                    values.append(exact_objective())
     finally:
         stop[0] = 1
         pool.shutdown(wait=True, cancel_futures=True)
     sgd_time = sum(epoch_times)
     return HogwildResult(weights=w[:d].copy(), intercept=float(w[d]) if fit_intercept else 0.0,
-                         objective=objective, epoch_times=epoch_times,
+                         objective=values, epoch_times=epoch_times,
                          updates_per_second=updates / sgd_time if sgd_time > 0 else float("inf"),
                          wall_time=time.perf_counter() - started, workers=workers, lock=lock, loss=loss,
                          alpha=alpha, seed=seed, hot=int(layout.hot.size),
-                         fold_every=fold_every if layout.hot.size else 0)
+                         fold_every=fold_every if layout.hot.size else 0, setup_time=setup_time,
+                         fold_intervals=dict(zip(*(v.tolist() for v in np.unique(intervals, return_counts=True)))),
+                         objective_kind=objective)
 
 
-def choose_hot(counts: np.ndarray, squares: np.ndarray, n: int, hot: int | None, fold_every: int | None,
-               step: float, fit_intercept: bool) -> tuple[np.ndarray, int]:
-    """The hot weights (``hot_weights``) and the fold interval: ``fold_every`` if given, else the
-    one of FOLD_CHOICES whose hot weights have the largest sum of counts (the first on a tie)."""
-    if fold_every is not None:
-        return hot_weights(counts, squares, n, hot, fold_every, step, fit_intercept), fold_every
-    all_counts = np.append(counts, n if fit_intercept else 0)
-    best, best_every, best_share = None, FOLD_CHOICES[0], -1
-    for every in FOLD_CHOICES:
-        chosen = hot_weights(counts, squares, n, hot, every, step, fit_intercept)
-        share = int(all_counts[chosen].sum())
-        if share > best_share:
-            best, best_every, best_share = chosen, every, share
-    return best, best_every
+def _row_ranges(n: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` contiguous ranges of rows of (nearly) equal size covering 0 .. n - 1."""
+    edges = np.linspace(0, n, parts + 1).round().astype(np.int64)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
 
 
-def hot_weights(counts: np.ndarray, squares: np.ndarray, n: int, hot: int | None, fold_every: int,
-                step: float, fit_intercept: bool) -> np.ndarray:
-    """Positions in w (d = len(counts) is the intercept) of the weights to copy per worker, sorted.
+def _raise_non_finite(indptr, indices, data, row: int, epoch: int, worker: int, lr: float, loss: str):
+    from . import _kernels
 
-    ``hot`` None: the features j with counts_j * fold_every >= MIN_UPDATES_PER_FOLD * n (a worker
-    updates it that often between two folds) and step * fold_every * squares_j <= MAX_DELAYED_STEP
-    (squares_j = mean_i x_ij^2, step = lr * the loss's largest curvature; the intercept has count n
-    and squares 1), the MAX_HOT with the largest counts if there are more; none if together they
-    have less than MIN_HOT_SHARE of all the counts. An int: the ``hot`` with the largest counts (the
-    intercept counting n). Ties go to the lower position; a feature in no row is never hot (no step
-    touches it).
+    at = _kernels.first_non_finite(indptr, data, row)
+    if at >= 0:
+        q = indptr[row] + at
+        raise ArgumentValueError(f"Invalid X: row {row} has the non-finite value {data[q]} in column "
+                                 f"{indices[q]} (expected finite values)")
+    raise FloatingPointError(
+        f"the prediction for row {row} became non-finite in epoch {epoch} (worker {worker}): "
+        f"the step size lr={lr} is too large for loss={loss!r} on this data; lower lr")
+
+
+def choose_hot(counts: np.ndarray, squares: np.ndarray | None, n: int, hot: int | None,
+               fold_every: int | None, step: float, fit_intercept: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(positions, intervals)``: the hot weights' positions in w (d = len(counts) is the intercept)
+    in the order of their slots, by fold interval and then position, and each one's fold interval.
+
+    ``fold_every`` given: every hot weight folds every ``fold_every`` rows; ``hot`` None: the features
+    j with counts_j * fold_every >= MIN_UPDATES_PER_FOLD * n (a worker updates it that often between
+    two folds) and step * fold_every * squares_j <= MAX_DELAYED_STEP (squares_j = mean_i x_ij^2, step =
+    lr * the loss's largest curvature; the intercept has count n and squares 1).
+
+    ``fold_every`` None: each weight's own interval, the longest of FOLD_INTERVALS within the delay
+    rule, step * interval * squares_j <= MAX_DELAYED_STEP; ``hot`` None: the features with such an
+    interval at which counts_j * interval >= MIN_UPDATES_PER_FOLD * n.
+
+    Then, ``hot`` None: the MAX_HOT eligible ones with the largest counts, none if together they have
+    less than MIN_HOT_SHARE of all the counts; an int: the ``hot`` with the largest counts whatever
+    their values (the intercept counting n; at the shortest interval where the rule allows none). Ties
+    go to the lower position; a feature in no row is never hot (no step touches it).
 
     >>> counts, squares = np.array([10, 0, 3, 7, 1]), np.array([0.01, 0.0, 0.003, 0.5, 0.001])
-    >>> hot_weights(counts, squares, 10, None, 16, 0.125, fit_intercept=False).tolist()  # 3: too heavy
-    [0, 2]
-    >>> hot_weights(counts, squares, 10, 2, 4, 0.5, fit_intercept=True).tolist()  # b counts 10
+    >>> [a.tolist() for a in choose_hot(counts, squares, 10, None, 16, 0.125, False)]  # 3: too heavy
+    [[0, 2], [16, 16]]
+    >>> [a.tolist() for a in choose_hot(counts, squares, 10, None, None, 0.125, False)]  # 3: < 16 rows
+    [[0, 2, 4], [256, 1024, 2048]]
+    """
+    all_counts = np.append(counts, n if fit_intercept else 0)
+    all_squares = None if squares is None else np.append(squares, 1.0)
+    least = 1 if hot is not None else -(-MIN_UPDATES_PER_FOLD * n // (fold_every or FOLD_INTERVALS[-1]))
+    # the candidates, most frequent first (ties to the lower position): only these are sorted
+    candidates = np.flatnonzero(all_counts >= max(least, 1))
+    candidates = candidates[np.argsort(-all_counts[candidates], kind="stable")]
+    if hot is not None:
+        chosen = candidates[:hot]
+        if fold_every is not None or all_squares is None:
+            intervals = np.full(chosen.size, fold_every or FOLD_INTERVALS[0], np.int64)
+        else:
+            intervals = np.maximum(_longest_intervals(step * all_squares[chosen]), FOLD_INTERVALS[0])
+    else:
+        sq = step * all_squares[candidates]
+        if fold_every is not None:
+            intervals = np.where(fold_every * sq <= MAX_DELAYED_STEP, fold_every, 0)
+        else:
+            intervals = _longest_intervals(sq)
+        eligible = (intervals > 0) & (all_counts[candidates] * intervals >= MIN_UPDATES_PER_FOLD * n)
+        chosen, intervals = candidates[eligible][:MAX_HOT], intervals[eligible][:MAX_HOT]
+        if all_counts[chosen].sum() < MIN_HOT_SHARE * all_counts.sum():
+            chosen, intervals = chosen[:0], intervals[:0]
+    order = np.lexsort((chosen, intervals))
+    return chosen[order].astype(np.int64), intervals[order].astype(np.int64)
+
+
+def _longest_intervals(step_squares: np.ndarray) -> np.ndarray:
+    """Per weight, the longest of FOLD_INTERVALS with step_squares * interval <= MAX_DELAYED_STEP (0: none)."""
+    allowed = np.array(FOLD_INTERVALS)[None, :] * step_squares[:, None] <= MAX_DELAYED_STEP
+    last = allowed.shape[1] - 1 - np.argmax(allowed[:, ::-1], axis=1)  # the intervals ascend
+    return np.where(allowed.any(axis=1), np.array(FOLD_INTERVALS)[last], 0)
+
+
+def hot_weights(counts: np.ndarray, squares: np.ndarray | None, n: int, hot: int | None,
+                fold_every: int | None, step: float, fit_intercept: bool) -> np.ndarray:
+    """The positions of :func:`choose_hot`, sorted.
+
+    >>> hot_weights(np.array([10, 0, 3, 7, 1]), None, 10, 2, 4, 0.5, fit_intercept=True).tolist()  # b: 10
     [0, 5]
     >>> hot_weights(np.array([5, 4, 4, 4, 4]), np.zeros(5), 10, None, 4, 0.5, False).tolist()  # 5/21
     []
     """
-    counts = np.append(counts, n if fit_intercept else 0)
-    squares = np.append(squares, 1.0)
-    total = counts.sum()
-    automatic = hot is None
-    if automatic:
-        eligible = ((counts > 0) & (counts * fold_every >= MIN_UPDATES_PER_FOLD * n)
-                    & (step * fold_every * squares <= MAX_DELAYED_STEP))
-        counts = np.where(eligible, counts, 0)
-        hot = MAX_HOT
-    order = np.argsort(-counts, kind="stable")
-    chosen = order[:min(hot, int(np.count_nonzero(counts)))]
-    if automatic and counts[chosen].sum() < MIN_HOT_SHARE * total:
-        chosen = chosen[:0]
-    return np.sort(chosen).astype(np.int64)
+    return np.sort(choose_hot(counts, squares, n, hot, fold_every, step, fit_intercept)[0])
+
+
+def fold_schedule(intervals: np.ndarray) -> tuple[int, np.ndarray]:
+    """``(fold_every, fold_ends)`` for the kernel: hot weights sorted by their intervals (multiples of
+    the shortest by powers of 2) fold every ``fold_every`` rows, the k-th fold of a period (k = 1 ..
+    longest / shortest) folding the first fold_ends[k - 1] of them: those whose interval divides k *
+    fold_every.
+
+    >>> fold_schedule(np.array([16, 16, 32, 64]))
+    (16, array([2, 3, 2, 4]))
+    """
+    if not intervals.size:
+        return 1, np.zeros(1, np.int64)
+    every = int(intervals.min())
+    distinct, counts = np.unique(intervals, return_counts=True)
+    rows = every * np.arange(1, int(distinct[-1]) // every + 1)
+    return every, ((rows[:, None] % distinct[None, :] == 0) * counts[None, :]).sum(axis=1).astype(np.int64)
 
 
 @dataclass
@@ -344,9 +453,9 @@ class WeightLayout:
     cache line holds two regions): the shared hot region, w[shared_at + s] holding w[hot[s]] during
     an epoch (``gather``; ``scatter`` puts them back in place for the objective), contiguous so that
     a cache line of it holds only hot weights, whatever their columns; then one region per worker
-    with its private copies, w[private_at[k] + s]. Worker k reads the rows through ``indices[k]``, a
-    copy of the column indices in which each hot feature points to its copy instead of its column:
-    the kernel's row loop is the same with or without hot weights (no test per non-zero).
+    with its private copies, w[private_at[k] + s]. Worker k reads column j of a row as position
+    ``remap[k][j]`` of w: j itself, or its copy's position if j is hot; d + 1 entries per worker,
+    built in O(d), so that the rows' column indices are never copied.
     """
 
     size: int
@@ -354,30 +463,26 @@ class WeightLayout:
     shared_at: int
     private_at: list[int]
     intercept_at: list[int]
-    indices: list[np.ndarray]
+    remap: list[np.ndarray]
 
     @classmethod
-    def build(cls, indices: np.ndarray, counts: np.ndarray, n: int, workers: int,
-              hot: np.ndarray) -> "WeightLayout":
-        d = counts.shape[0]
+    def build(cls, d: int, workers: int, hot: np.ndarray) -> "WeightLayout":
         region = hot.size + GAP
         shared_at = d + 1 + GAP
         private_at = [shared_at + (k + 1) * region for k in range(workers)]
-        size = shared_at + (workers + 1) * region if hot.size else d + 1
         if not hot.size:
-            return cls(size, hot, shared_at, private_at, [d] * workers, [indices] * workers)
+            return cls(d + 1, hot, shared_at, private_at, [d] * workers, [np.empty(0, np.int32)] * workers)
+        size = shared_at + (workers + 1) * region
+        dtype = np.int32 if size < 2**31 else np.int64
         slot = np.full(d + 1, -1, np.int64)
         slot[hot] = np.arange(hot.size)
-        slots = slot[indices]
-        is_hot = slots >= 0
-        dtype = np.int32 if size < 2**31 else np.int64
-        per_worker = []
-        for k in range(workers):
-            moved = indices.astype(dtype)
-            moved[is_hot] = private_at[k] + slots[is_hot]
-            per_worker.append(moved)
+        remap = []
+        for at in private_at:
+            positions = np.arange(d + 1, dtype=dtype)
+            positions[hot] = at + np.arange(hot.size)
+            remap.append(positions)
         intercept_at = [at + slot[d] if slot[d] >= 0 else d for at in private_at]
-        return cls(size, hot, shared_at, private_at, intercept_at, per_worker)
+        return cls(size, hot, shared_at, private_at, intercept_at, remap)
 
     def gather(self, w: np.ndarray) -> None:
         """The hot weights into the shared hot region."""
@@ -392,29 +497,27 @@ class WeightLayout:
         out = np.zeros(self.size)
         d = reg.shape[0]
         out[:d] = reg
-        features = self.hot[self.hot < d]  # sorted: the intercept, if hot, is the last slot
-        if features.size:
+        slots = np.flatnonzero(self.hot < d)  # the intercept, if hot, has no penalty: 0
+        if slots.size:
             for at in self.private_at:
-                out[at:at + features.size] = reg[features]
+                out[at + slots] = reg[self.hot[slots]]
         return out
 
 
 _MATRIX = "a scipy.sparse matrix (CSR preferred) or a 2-d NumPy array"
 
 
-def _as_csr(X, copy_to_canonical: bool = False) -> sp.csr_matrix:
+def _as_csr(X):
+    """X as CSR with float64 or float32 values: the same object if it already is one (no copy)."""
     check("X", X, Instance(sp.spmatrix, sp.sparray, np.ndarray, what=_MATRIX))
     if isinstance(X, np.ndarray):
         if X.ndim != 2:
             raise ArgumentValueError(f"Invalid X: an array of shape {X.shape} (expected {_MATRIX})")
         X = sp.csr_matrix(X)
-    else:
+    elif X.format != "csr":
         X = X.tocsr()
-    if X.dtype != np.float64:
+    if X.dtype not in (np.float64, np.float32):
         X = X.astype(np.float64)
-    if copy_to_canonical and not X.has_canonical_format:
-        X = X.copy()
-        X.sum_duplicates()  # sorted, no duplicate columns: d_j then counts rows
     return X
 
 
@@ -432,12 +535,11 @@ def _signed_labels(y, n: int) -> np.ndarray:
     if bad:
         raise ArgumentValueError(f"Invalid y: {bad} non-finite label{'s' if bad > 1 else ''} "
                                  f"(expected {_LABELS})")
-    values = np.unique(y)
-    labels = set(values.tolist())
-    if labels <= {-1, 1}:
+    if np.all((y == 1) | (y == -1)):  # O(n), no sort
         return y.astype(np.float64)
-    if labels <= {0, 1}:
+    if np.all((y == 1) | (y == 0)):
         return np.where(y == 1, 1.0, -1.0)
+    values = np.unique(y)
     shown = ", ".join(f"{v:g}" for v in values[:5]) + (", ..." if values.size > 5 else "")
     raise ArgumentValueError(f"Invalid y: the values {shown} (expected {_LABELS})")
 
