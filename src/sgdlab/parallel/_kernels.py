@@ -297,7 +297,8 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
 
     Hot weights: the shared hot weight w[shared_at + s] (s = 0 .. n_hot - 1) has this worker's copy
     at w[private_at + s]; with n_hot > 0 a row's column j is read as position ``remap[j]`` of w,
-    which is j for every other feature and the copy's position for a hot one (``intercept_at`` too
+    which is j for every other feature and the copy's position for a hot one (read once per
+    non-zero: the prediction loop keeps the row's positions for the update loop; ``intercept_at`` too
     points at the copy if the intercept is hot), so the steps above update the copy. The copy
     starts as the shared value; every ``fold_every`` rows ``fold`` adds the copies' changes to the
     shared weights for the first ``fold_ends[phase]`` of them, phase counting those folds modulo
@@ -314,8 +315,13 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
     """
     m = order.shape[0]
     buffered = n_hot > 0
+    positions = np.empty(0, np.int64)  # with hot weights: the row's positions in w
     if buffered:
         start_private(w, n_hot, shared_at, private_at, base)
+        longest = 0
+        for i in range(indptr.shape[0] - 1):
+            longest = max(longest, indptr[i + 1] - indptr[i])
+        positions = np.empty(longest, np.int64)
     fold_countdown = fold_every
     phase = 0
     countdown = 0
@@ -354,7 +360,9 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
             p = w[intercept_at] if intercept_at >= 0 else 0.0
             if buffered:  # two copies of the row loops, so that plain Hogwild! reads no remap
                 for q in range(start, end):
-                    p += w[remap[indices[q]]] * data[q]
+                    j = remap[indices[q]]
+                    positions[q - start] = j  # for the update loop: one table read per non-zero
+                    p += w[j] * data[q]
             else:
                 for q in range(start, end):
                     p += w[indices[q]] * data[q]
@@ -368,7 +376,7 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
             step = eta * loss_derivative(kind, p, y[i])
             if buffered:
                 for q in range(start, end):
-                    j = remap[indices[q]]
+                    j = positions[q - start]
                     w[j] = w[j] * shrink[j] - step * data[q]
             else:
                 for q in range(start, end):
