@@ -237,6 +237,9 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
     intercept = d if fit_intercept else -1
     rng = np.random.default_rng(seed)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sgdlab-hogwild")
+    # the next epoch's row order is drawn by a thread of its own while the workers run (the same
+    # seeded sequence: one draw at a time, in order): the main thread only waits meanwhile
+    orders = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sgdlab-hogwild-order")
     stop = np.zeros(1, np.int64)
     try:
         # start every worker thread before anything runs on them (the pool starts them on demand: the
@@ -250,6 +253,9 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
         parts = [np.zeros(d, np.int64) for _ in row_ranges]
         wait_all([pool.submit(_kernels.count_features, indptr, indices, a, b, part)
                   for (a, b), part in zip(row_ranges, parts)], stop, "Hogwild", 0)
+        # the first order drawn beside the rest of the set-up (light work on the main thread; beside
+        # the counting it slowed that memory-bound pass)
+        next_order = orders.submit(rng.permutation, n)
         counts = parts[0]
         for part in parts[1:]:
             counts += part
@@ -305,7 +311,9 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
         setup_time = time.perf_counter() - started
         with deferred_interrupt(stop) as interrupted:
             for epoch in range(epochs):
-                order = rng.permutation(n)
+                order = next_order.result()
+                if epoch + 1 < epochs:
+                    next_order = orders.submit(rng.permutation, n)
                 next_row[0] = 0
                 eta = lr * decay**epoch
                 tick = time.perf_counter()
@@ -328,6 +336,7 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
     finally:
         stop[0] = 1
         pool.shutdown(wait=True, cancel_futures=True)
+        orders.shutdown(wait=True, cancel_futures=True)
     sgd_time = sum(epoch_times)
     return HogwildResult(weights=w[:d].copy(), intercept=float(w[d]) if fit_intercept else 0.0,
                          objective=values, epoch_times=epoch_times,
