@@ -45,6 +45,13 @@ ROOT = Path(__file__).resolve().parent.parent
 # the core-to-core round trip when the two virtual CPUs sit close together (~90 ns on this machine;
 # ~330 ns when the host places them apart, and then two workers sharing w are slower than one)
 CALM_ROUND_TRIP_NS = 150
+# both cores free: k threads of pure arithmetic ran at least this many times the throughput of one
+FREE_CORES = 1.9
+
+
+def _calm(parallelism: float, round_trip_ns: float) -> bool:
+    """A round (or run) measured with both cores free and the two vCPUs close together."""
+    return parallelism >= FREE_CORES and round_trip_ns <= CALM_ROUND_TRIP_NS
 
 
 def main(argv=None) -> None:
@@ -139,7 +146,7 @@ def whole_call_part(args) -> None:
         one, two, fit = runs[("hogwild", 1)], runs[("hogwild", 2)], runs[(SKLEARN_FIT, 1)]
         calm = [a / b for a, b, p1, p2, ns1, ns2 in zip(one.wall_times, two.wall_times, one.parallelism,
                                                           two.parallelism, one.round_trip_ns, two.round_trip_ns)
-                if min(p1, p2) >= 1.9 and max(ns1, ns2) <= CALM_ROUND_TRIP_NS]
+                if _calm(min(p1, p2), max(ns1, ns2))]
         rows.append(f"| {label} | {X.nnz / 1e6:.1f}M | {two.hot_weights} | {fit.wall_time:.3f} | {one.wall_time:.3f} "
                     f"| {two.wall_time:.3f} | **{fit.wall_time / one.wall_time:.2f}x** "
                     f"| **{one.wall_time / two.wall_time:.2f}x** | "
@@ -160,7 +167,7 @@ def whole_call_part(args) -> None:
           "| machine: 2 threads' arithmetic, round trip |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows) + "\n")
-    print(f"Calm rounds: both runs had both cores free (>= 1.9x the arithmetic of one) and every core-to-core "
+    print(f"Calm rounds: both runs had both cores free (>= {FREE_CORES}x the arithmetic of one) and every core-to-core "
           f"round trip <= {CALM_ROUND_TRIP_NS} ns; the median of their whole-call ratios, and how many there were. "
           "Machine: the medians of the checks at the start of each round, 2 threads of pure arithmetic against "
           "one (2.00x: both cores free) and a cache line's round trip between the cores.\n")
@@ -184,15 +191,16 @@ def model_speedups(one, two, n: int, bytes_per_row: float, workers=(1, 2, 4, 8, 
     """
     c = one.seconds_per_epoch / n
     delta = max(0.0, 2 * (2 * two.seconds_per_epoch / n - c))
-    serial = max(0.0, one.wall_time - 5 * one.seconds_per_epoch - one.setup_times[0]) if one.setup_times else 0.0
+    epochs = len(one.round_times[0])
+    setup = statistics.median(one.setup_times)
+    serial = max(0.0, one.wall_time - epochs * one.seconds_per_epoch - setup)
     out = {}
     for k in workers:
         per_row = c + delta * (k - 1) / k
         rows_per_s = min(k / per_row, bandwidth_gb_s * 1e9 / bytes_per_row,
                          k * core_gb_s * 1e9 / bytes_per_row)
         epoch = n / rows_per_s
-        setup = statistics.median(one.setup_times) / min(k, bandwidth_gb_s / core_gb_s)
-        whole = setup + 5 * epoch + serial
+        whole = setup / min(k, bandwidth_gb_s / core_gb_s) + epochs * epoch + serial
         out[k] = one.wall_time / whole
     return out
 
@@ -224,13 +232,13 @@ def calm_rounds(m) -> str:
                 for a, b, p, p1, p2, ns1, ns2 in zip(one.round_times, two.round_times, m.machine_parallelism,
                                                      one.parallelism, two.parallelism, one.round_trip_ns,
                                                      two.round_trip_ns)]
-        calm = [r for r, p, ns in rows if p >= 1.9 and ns <= CALM_ROUND_TRIP_NS]
+        calm = [r for r, p, ns in rows if _calm(p, ns)]
         text = (f"Per round, {name} 2 workers vs 1 worker (ratio of the round's median epochs), with the "
                 "machine checks (lowest arithmetic parallelism and slowest round trip, measured at the start "
                 "of the round and before and after each of the two runs): "
                 + ", ".join(f"{r:.2f}x ({p:.2f}, {ns:.0f} ns)" for r, p, ns in rows) + ".")
         if calm:
-            text += (f" **Median over the {len(calm)} round(s) with both cores free (>= 1.9) and every "
+            text += (f" **Median over the {len(calm)} round(s) with both cores free (>= {FREE_CORES}) and every "
                      f"round trip <= {CALM_ROUND_TRIP_NS} ns: {statistics.median(calm):.2f}x.**")
         texts.append(text)
     return "\n\n".join(texts)
@@ -282,10 +290,10 @@ def private_weights_control(X, y, *, rounds: int, alpha: float, lr: float) -> li
 
 def control_text(records) -> str:
     """Medians of the control over the calm rounds, and over the rounds with a slow round trip."""
-    groups = {"calm": [r for r in records if r[0] >= 1.9 and r[1] <= CALM_ROUND_TRIP_NS],
-              "far": [r for r in records if r[0] >= 1.9 and r[1] > CALM_ROUND_TRIP_NS]}
+    groups = {"calm": [r for r in records if _calm(r[0], r[1])],
+              "far": [r for r in records if r[0] >= FREE_CORES and r[1] > CALM_ROUND_TRIP_NS]}
     parts = []
-    for key, what in (("calm", f"both cores free (>= 1.9) and round trips <= {CALM_ROUND_TRIP_NS} ns"),
+    for key, what in (("calm", f"both cores free (>= {FREE_CORES}) and round trips <= {CALM_ROUND_TRIP_NS} ns"),
                       ("far", f"both cores free but a round trip > {CALM_ROUND_TRIP_NS} ns")):
         group = groups[key]
         if not group:
@@ -298,12 +306,12 @@ def control_text(records) -> str:
                      f"w each {private:.4f} s ({one / private:.2f}x)")
     rest = len(records) - len(groups["calm"]) - len(groups["far"])
     return (f"Control, the same kernel, {len(records)} rounds, medians: " + "; ".join(parts) + "."
-            + (f" ({rest} round(s) with fewer than 1.9 cores' worth of arithmetic left out.)" if rest else ""))
+            + (f" ({rest} round(s) with fewer than {FREE_CORES} cores' worth of arithmetic left out.)" if rest else ""))
 
 
 def control_speedup(records) -> float:
     """1 thread / 2 private threads over the rounds with both cores free (for the plot)."""
-    free = [r for r in records if r[0] >= 1.9] or records
+    free = [r for r in records if r[0] >= FREE_CORES] or records
     return statistics.median(r[2] for r in free) / statistics.median(r[4] for r in free)
 
 

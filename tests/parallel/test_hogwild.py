@@ -23,7 +23,8 @@ from sgdlab.parallel import _kernels
 hogwild_module = importlib.import_module("sgdlab.parallel.hogwild")  # the package exports the function
 
 # the kernel's arguments for plain Hogwild!: no hot weights
-NO_HOT = (0, 0, 0, np.empty(0), 1, _kernels.fold_locks(0), np.zeros(1, np.int64), np.empty(0, np.int32), False)
+NO_HOT = (0, 0, 0, np.empty(0), 1, _kernels.fold_locks(0), np.zeros(1, np.int64), np.empty(0, np.int32),
+          np.empty(0, np.int64), False)
 
 
 def sparse_problem(n=2000, d=500, density=0.02, seed=0):

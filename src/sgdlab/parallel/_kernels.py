@@ -269,13 +269,14 @@ class SgdRowsArgs(NamedTuple):
     fold_locks: np.ndarray = np.zeros(LOCK_STRIDE, np.int64)
     fold_ends: np.ndarray = np.zeros(1, np.int64)  # per phase: how many hot weights (a prefix) to fold
     remap: np.ndarray = np.empty(0, np.int32)  # with hot weights: column j -> its position in w
+    row_positions: np.ndarray = np.empty(0, np.int64)  # with hot weights: >= the longest row's length
     track_loss: bool = False  # also return the sum of the rows' losses before their steps
 
 
 @njit(nogil=True, cache=True)
 def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, intercept_at, stop, lock,
              use_lock, check_every, n_hot, shared_at, private_at, base, fold_every, fold_locks, fold_ends,
-             remap, track_loss):
+             remap, row_positions, track_loss):
     """One worker's part of an epoch: SGD steps on the rows of ``order``, CHUNK at a time.
 
     The workers of an epoch share ``order`` (a permutation of the rows) and the counter
@@ -298,7 +299,8 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
     Hot weights: the shared hot weight w[shared_at + s] (s = 0 .. n_hot - 1) has this worker's copy
     at w[private_at + s]; with n_hot > 0 a row's column j is read as position ``remap[j]`` of w,
     which is j for every other feature and the copy's position for a hot one (read once per
-    non-zero: the prediction loop keeps the row's positions for the update loop; ``intercept_at`` too
+    non-zero: the prediction loop keeps the row's positions in ``row_positions``, a buffer of the
+    worker's at least as long as the longest row, for the update loop; ``intercept_at`` too
     points at the copy if the intercept is hot), so the steps above update the copy. The copy
     starts as the shared value; every ``fold_every`` rows ``fold`` adds the copies' changes to the
     shared weights for the first ``fold_ends[phase]`` of them, phase counting those folds modulo
@@ -315,13 +317,9 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
     """
     m = order.shape[0]
     buffered = n_hot > 0
-    positions = np.empty(0, np.int64)  # with hot weights: the row's positions in w
+    positions = row_positions
     if buffered:
         start_private(w, n_hot, shared_at, private_at, base)
-        longest = 0
-        for i in range(indptr.shape[0] - 1):
-            longest = max(longest, indptr[i + 1] - indptr[i])
-        positions = np.empty(longest, np.int64)
     fold_countdown = fold_every
     phase = 0
     countdown = 0
@@ -526,6 +524,15 @@ def sampled_squares(indptr, indices, data, starts, rows, out):
         total += rows
     out /= max(total, 1)
     return out
+
+
+@njit(nogil=True, cache=True)
+def longest_row(indptr):
+    """The largest number of stored entries in a row (0 for no rows)."""
+    longest = 0
+    for i in range(indptr.shape[0] - 1):
+        longest = max(longest, indptr[i + 1] - indptr[i])
+    return longest
 
 
 @njit(nogil=True, cache=True)
