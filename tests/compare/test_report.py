@@ -83,7 +83,9 @@ def synthetic_records(problems=PROBLEMS, optimizers=None, studies=3, trials=3, a
 
 
 CONFIG = {"mode": "quick", "tuning": "external", "trials per optimizer x problem": "3 studies x 3 trials",
-          "date": "2026-12-02", "sgdlab": "0.3.0", "torch": "2.13.0", "machine": "test machine"}
+          "date": "2026-12-02", "sgdlab": "0.3.0", "torch": "2.13.0", "machine": "test machine",
+          # as long as the quick run's list (its 19 optimizers and the baseline)
+          "optimizers": ", ".join(["schedulefree_adamw"] * 20)}
 
 
 @pytest.fixture(scope="module")
@@ -254,12 +256,14 @@ def _chromium() -> str | None:
 def test_report_renders_in_headless_chromium_with_every_image_loaded(report, tmp_path):
     _, html, _, _ = report
     cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-           f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000", "--dump-dom",
-           html.as_uri()]
+           f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000", "--window-size=1400,1000",
+           "--dump-dom", html.as_uri()]
     dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
     loaded = re.search(r'data-images-loaded="(\d+)/(\d+)"', dom)
     assert loaded is not None, "the page's load script did not run"
     assert loaded.group(1) == loaded.group(2) == str(len(PROBLEMS) + 1)
+    # nothing wider than a 1400-px window (the overview's list of optimizers wraps)
+    assert int(re.search(r'data-page-width="(\d+)"', dom).group(1)) <= 1400
     for p in PROBLEMS:
         assert len(_rows(dom, f"ranking-{p.name}")) == len(OPTIMIZERS)
     assert len(_rows(dom, "scores")) == len(OPTIMIZERS)
