@@ -22,9 +22,9 @@ from sgdlab.parallel import _kernels
 
 hogwild_module = importlib.import_module("sgdlab.parallel.hogwild")  # the package exports the function
 
-# the kernel's arguments for plain Hogwild!: no hot weights
+# the kernel's arguments for plain Hogwild!: no hot weights, the shrink factors' L2 step
 NO_HOT = (0, 0, 0, np.empty(0), 1, _kernels.fold_locks(0), np.zeros(1, np.int64), np.empty(0, np.int32),
-          np.empty(0, np.int64), False)
+          np.empty(0, np.int64), False, False, 1.0)
 
 
 def sparse_problem(n=2000, d=500, density=0.02, seed=0):
@@ -39,20 +39,47 @@ def sparse_problem(n=2000, d=500, density=0.02, seed=0):
     return X.tocsr(), y
 
 
-def reference_sgd(X, y, *, loss, alpha, epochs, lr, decay, seed, fit_intercept=False, progressive=None):
-    """Plain Python SGD with the documented update, visiting rows in the same seeded order; appends to
-    ``progressive`` (a list), per epoch, the mean loss of the rows at the weights their steps started
-    from."""
+def splitmix64(state, count):
+    """The next ``count`` outputs of SplitMix64 (Steele, Lea & Flood 2014) from ``state``, in Python
+    integers, as its authors' C code writes it; and the state after them."""
+    mask, out = 2**64 - 1, []
+    for _ in range(count):
+        state = (state + 0x9E3779B97F4A7C15) & mask
+        z = ((state ^ (state >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        out.append(z ^ (z >> 31))
+    return out, state
+
+
+def documented_orders(n, epochs, seed):
+    """The rows' order of each epoch as hogwild's docstring states it: Fisher-Yates from the top, each j
+    from the top 53 bits of the next SplitMix64 output, its state seeded by SeedSequence(seed)."""
+    state = int(np.random.SeedSequence(seed).generate_state(1, np.uint64)[0])
+    for _ in range(epochs):
+        outputs, state = splitmix64(state, n - 1)
+        order = list(range(n))
+        for i, z in zip(range(n - 1, 0, -1), outputs):
+            j = min(int((z >> 11) * 2.0**-53 * (i + 1)), i)
+            order[i], order[j] = order[j], order[i]
+        yield np.array(order)
+
+
+def reference_sgd(X, y, *, loss, alpha, epochs, lr, decay, seed, fit_intercept=False, progressive=None,
+                  l2="dense"):
+    """Plain Python SGD with the documented update, visiting rows in the documented seeded order;
+    appends to ``progressive`` (a list), per epoch, the mean loss of the rows at the weights their
+    steps started from. l2="dense": every weight decays by 1 - eta * alpha at every step (scikit-learn's
+    SGDClassifier: the penalty's gradient at the weights before the step); "spread": the paper's,
+    w_j shrunk by 1 - eta * alpha * n / d_j on the rows that hold feature j."""
     X = X.tocsr()
     n, d = X.shape
     counts = np.bincount(X.indices, minlength=d)
     reg = alpha * n / np.maximum(counts, 1)
     w, b = np.zeros(d), 0.0
-    rng = np.random.default_rng(seed)
-    for epoch in range(epochs):
+    for epoch, order in enumerate(documented_orders(n, epochs, seed)):
         eta = lr * decay**epoch
         losses = []
-        for i in rng.permutation(n):
+        for i in order:
             cols, vals = X.indices[X.indptr[i]:X.indptr[i + 1]], X.data[X.indptr[i]:X.indptr[i + 1]]
             p = w[cols] @ vals + b
             losses.append(pointwise_loss(p, y[i], loss))
@@ -62,7 +89,11 @@ def reference_sgd(X, y, *, loss, alpha, epochs, lr, decay, seed, fit_intercept=F
                 g = -y[i] if y[i] * p <= 1.0 else 0.0
             else:
                 g = p - y[i]
-            w[cols] = w[cols] * np.maximum(0.0, 1.0 - eta * reg[cols]) - eta * g * vals
+            if l2 == "dense":
+                w *= 1.0 - eta * alpha
+                w[cols] -= eta * g * vals
+            else:
+                w[cols] = w[cols] * np.maximum(0.0, 1.0 - eta * reg[cols]) - eta * g * vals
             if fit_intercept:
                 b -= eta * g
         if progressive is not None:
@@ -87,10 +118,12 @@ def objective(X, y, w, b, loss, alpha):
 
 @pytest.mark.parametrize("loss", ["log", "hinge", "squared"])
 @pytest.mark.parametrize("fit_intercept", [False, True])
-def test_one_worker_is_the_documented_sgd_update_step_for_step(loss, fit_intercept):
+@pytest.mark.parametrize("l2", ["dense", "spread"])
+def test_one_worker_is_the_documented_sgd_update_step_for_step(loss, fit_intercept, l2):
     X, y = sparse_problem(n=300, d=60, density=0.1)
-    kwargs = dict(loss=loss, alpha=1e-3, epochs=3, lr=0.3, decay=0.8, seed=5)
+    kwargs = dict(loss=loss, alpha=1e-3, epochs=3, lr=0.3, decay=0.8, seed=5, l2=l2)
     result = hogwild(X, y, workers=1, fit_intercept=fit_intercept, **kwargs)
+    assert result.l2 == l2
     w, b = reference_sgd(X, y, fit_intercept=fit_intercept, **kwargs)
     np.testing.assert_allclose(result.weights, w, rtol=1e-12, atol=1e-14)
     assert result.intercept == pytest.approx(b, rel=1e-12, abs=1e-14)
@@ -136,6 +169,87 @@ def test_the_final_objective_by_default_is_mean_loss_plus_half_alpha_squared_nor
     assert result.objective_kind == "final" and len(result.objective) == 1
     expected = objective(X, y, result.weights, result.intercept, loss, 1e-3)
     assert result.objective[0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_the_dense_step_with_a_large_penalty_runs_each_epoch_in_parts_and_is_still_the_update():
+    # eta * alpha = 0.9 * 0.9: (1 - 0.81)^rows underflows within an epoch of 300 rows; the kernel runs
+    # parts of 230 / -ln(0.19) = 138 rows, each with its own scale
+    X, y = sparse_problem(n=300, d=60, density=0.1)
+    assert len(hogwild_module._scale_parts(300, 1 - 0.81)) == 3
+    kwargs = dict(loss="log", alpha=0.9, epochs=2, lr=0.9, decay=1.0, seed=2)
+    w, _ = reference_sgd(X, y, **kwargs)
+    assert 0 < np.abs(w).max() < 1
+    np.testing.assert_allclose(hogwild(X, y, workers=1, **kwargs).weights, w, rtol=1e-10, atol=1e-15)
+
+
+def test_the_dense_step_makes_no_pass_over_x_to_count_the_features(monkeypatch):
+    X, y = sparse_classification(20_000, 2_000, 10, seed=0)
+
+    def counting(*args):
+        raise AssertionError("count_features was called")
+
+    monkeypatch.setattr(_kernels, "count_features", counting)
+    assert hogwild(X, y, workers=2, epochs=1).hot > 0  # hot weights chosen without the counts
+    with pytest.raises(AssertionError, match="count_features was called"):
+        hogwild(X, y, workers=2, epochs=1, l2="spread")
+
+
+def test_with_the_dense_step_the_hot_weights_are_chosen_from_a_sample_of_rows(monkeypatch):
+    X, y = sparse_classification(20_000, 2_000, 10, seed=0)
+    n = X.shape[0]
+    monkeypatch.setattr(hogwild_module, "SQUARES_SAMPLE", 1024)
+    # the documented sample: 16 blocks of 64 consecutive rows, spread evenly from row 0 to the last
+    rows = np.concatenate([np.arange(a, a + 64) for a in np.linspace(0, n - 64, 16).astype(int)])
+    sample = X[rows]
+    counts = np.bincount(sample.indices, minlength=X.shape[1]) * (n / rows.size)
+    squares = np.asarray(sample.multiply(sample).mean(axis=0)).ravel()
+    expected, _ = hogwild_module.choose_hot(counts, squares, n, None, None, 0.5 * 0.25, False)
+    assert 0 < expected.size < 2_000
+    assert hogwild(X, y, workers=2, epochs=1, lr=0.5).hot == expected.size
+    exact = np.bincount(X.indices, minlength=X.shape[1])  # l2="spread" counts them all
+    expected_spread, _ = hogwild_module.choose_hot(exact, squares, n, None, None, 0.5 * 0.25, False)
+    assert hogwild(X, y, workers=2, epochs=1, lr=0.5, l2="spread").hot == expected_spread.size
+
+
+def test_each_epoch_runs_through_the_documented_seeded_order():
+    draw = hogwild_module._OrderDrawer(1000, 11)
+    for expected in documented_orders(1000, 3, 11):
+        np.testing.assert_array_equal(draw(), expected)
+
+
+def test_drawing_the_next_order_leaves_the_running_epochs_order_as_it_was():
+    draw = hogwild_module._OrderDrawer(500, 0)
+    running = draw()
+    kept = running.copy()
+    following = draw()
+    assert following is not running and np.array_equal(running, kept)
+    assert np.array_equal(np.sort(running), np.arange(500)) and np.array_equal(np.sort(following), np.arange(500))
+    assert not np.array_equal(running, following)
+
+
+def test_the_order_is_a_uniform_permutation():
+    # where row 0 lands, over 4000 permutations of 8 rows: each of the 8 places 500 times on average
+    state = np.zeros(1, np.uint64)
+    places = [int(np.flatnonzero(_kernels.shuffled_order(state, np.empty(8, np.int64)) == 0)[0])
+              for _ in range(4000)]
+    observed = np.bincount(places, minlength=8)
+    chi2 = float(((observed - 500) ** 2 / 500).sum())
+    assert chi2 < 24.3  # the 0.999 quantile of chi-square with 7 degrees of freedom
+
+
+def test_float64_labels_in_minus_one_plus_one_are_used_without_a_copy():
+    y = np.where(np.arange(1000) % 3 == 0, 1.0, -1.0)
+    assert hogwild_module._signed_labels(y, 1000) is y
+    zero_one = (y > 0).astype(np.float64)
+    np.testing.assert_array_equal(hogwild_module._signed_labels(zero_one, 1000), y)
+
+
+@pytest.mark.parametrize("labels, kind", [([1.0, -1.0, 1.0], "SIGNED"), ([1.0, 1.0], "SIGNED"),
+                                          ([0.0, 1.0, 0.0], "ZERO_ONE"), ([0.0, 0.0], "ZERO_ONE"),
+                                          ([1.0, 2.0], "OTHER"), ([1.0, np.nan], "OTHER"),
+                                          ([-1.0, 0.0, 1.0], "OTHER")])
+def test_label_kind_tells_signed_zero_one_and_other_labels_apart(labels, kind):
+    assert _kernels.label_kind(np.array(labels)) == getattr(_kernels, f"LABELS_{kind}")
 
 
 def test_objective_epoch_is_the_objective_after_each_epoch():
@@ -270,14 +384,14 @@ def test_each_hot_weight_folds_at_the_longest_interval_its_delay_rule_allows():
     counts = np.array([1000, 900, 800, 700])
     squares = np.array([0.05, 1e-3, 1e-5, 0.5])  # limits 80, 4000, 400000, 8 rows
     hot, intervals = hogwild_module.choose_hot(counts, squares, 1000, None, None, 0.125, False)
-    assert hot.tolist() == [0, 1, 2] and intervals.tolist() == [64, 2048, 4096]  # 3: not even 16 rows
-    assert hogwild_module.FOLD_INTERVALS == tuple(16 * 2**k for k in range(9))
+    assert hot.tolist() == [0, 1, 2] and intervals.tolist() == [64, 2048, 65536]  # 3: not even 16 rows
+    assert hogwild_module.FOLD_INTERVALS == tuple(16 * 2**k for k in range(13))  # 16 .. 65536
 
 
 def test_a_weight_is_hot_only_if_a_worker_updates_it_twice_within_its_interval():
-    counts = np.array([10_000, 5, 4])  # n = 10000: twice in 4096 rows needs 5 rows of the 10000
-    hot, intervals = hogwild_module.choose_hot(counts, np.full(3, 1e-9), 10_000, None, None, 0.125, False)
-    assert hot.tolist() == [0, 1] and intervals.tolist() == [4096, 4096]
+    counts = np.array([100_000, 4, 3])  # n = 100000: twice in 65536 rows needs 4 rows of the 100000
+    hot, intervals = hogwild_module.choose_hot(counts, np.full(3, 1e-9), 100_000, None, None, 0.125, False)
+    assert hot.tolist() == [0, 1] and intervals.tolist() == [65536, 65536]
 
 
 def test_a_given_fold_interval_is_every_hot_weights():
@@ -507,6 +621,8 @@ def test_ctrl_c_stops_every_worker_and_raises_keyboard_interrupt():
     (dict(hot=5, lock=True), ValueError, "Invalid hot: 5 with lock=True (expected 0 or None"),
     (dict(objective="each"), ValueError, "Invalid objective: 'each' (expected one of 'epoch', 'final', "
                                          "'progressive' or None)"),
+    (dict(l2="l1"), ValueError, "Invalid l2: 'l1' (expected one of 'dense', 'spread')"),
+    (dict(lr=2.0, alpha=0.5), ValueError, "Invalid lr: 2.0 with alpha=0.5 (expected lr * alpha < 1"),
 ])
 def test_invalid_arguments_are_refused_naming_the_argument_and_value(kwargs, error, message):
     X, y = sparse_problem(n=50, d=10, density=0.3)

@@ -120,10 +120,11 @@ class Measurement:
 def measure(X_train, y_train, X_test=None, y_test=None, *, workers: list[int], lock: bool = False,
             baseline: str | None = "sklearn", epochs: int = 5, loss: str = "log", alpha: float = 1e-6,
             lr: float = 0.5, decay: float = 0.9, seed: int = 0, repeats: int = 1, plain: bool = False,
-            fold_every: int | None = None, progress: Callable[[str], None] | None = None) -> Measurement:
+            fold_every: int | None = None, l2: str = "dense",
+            progress: Callable[[str], None] | None = None) -> Measurement:
     """Time each contender ``repeats`` times, round-robin, on the same data; see the module docstring.
 
-    Contenders: Hogwild! with each worker count (``hogwild``'s defaults, ``fold_every``), with
+    Contenders: Hogwild! with each worker count (``hogwild``'s defaults, ``fold_every``, ``l2``), with
     ``plain`` the same without hot copies (``hot=0``) for each worker count above 1, with ``lock``
     the same with ``lock=True``, and scikit-learn's SGDClassifier, per epoch and as one ``fit``, if
     ``baseline == "sklearn"`` (``"sklearn-fit"``: as one ``fit`` only). Every
@@ -152,7 +153,7 @@ def measure(X_train, y_train, X_test=None, y_test=None, *, workers: list[int], l
     runs = {c: Run(*c) for c in contenders}
     threads = max(workers)
     # compile (or load from the cache) and touch every page of the data before anything is timed
-    hogwild(X_train, y_train, loss=loss, alpha=alpha, lr=lr, epochs=1, workers=1)
+    hogwild(X_train, y_train, loss=loss, alpha=alpha, lr=lr, epochs=1, workers=1, l2=l2)
     _kernels.busy_arithmetic(10)
     if threads > 1:
         core_to_core_round_trip_ns(1000)
@@ -181,7 +182,7 @@ def measure(X_train, y_train, X_test=None, y_test=None, *, workers: list[int], l
             else:
                 result = hogwild(X_train, y_train, loss=loss, alpha=alpha, workers=k, epochs=epochs,
                                  lr=lr, decay=decay, lock=locked, seed=seed + round_, hot=hot,
-                                 fold_every=fold_every)
+                                 fold_every=fold_every, l2=l2)
                 times, objective = result.epoch_times, result.objective
                 run.wall_times.append(result.wall_time)
                 run.setup_times.append(result.setup_time)
@@ -302,7 +303,8 @@ def format_notes(m: Measurement) -> str:
     return "\n\n".join(notes)
 
 
-def header(source: str, m: Measurement, *, loss, alpha, lr, decay, epochs, seed, fold_every=None) -> str:
+def header(source: str, m: Measurement, *, loss, alpha, lr, decay, epochs, seed, fold_every=None,
+           l2: str = "dense") -> str:
     """The line above the table: the date, the data (``source``, its sizes), the settings, the versions
     and the machine."""
     import numba
@@ -317,7 +319,7 @@ def header(source: str, m: Measurement, *, loss, alpha, lr, decay, epochs, seed,
     return (f"sgdlab hogwild · {datetime.date.today()} · {source}: {m.n_train} train rows, {m.n_test} "
             f"test rows, {m.n_features} features, {m.nnz} non-zeros in train · loss={loss} alpha={alpha:g} "
             f"lr={lr:g} decay={decay:g} epochs={epochs} seed={seed} "
-            f"fold_every={'auto' if fold_every is None else fold_every} · {versions} · "
+            f"fold_every={'auto' if fold_every is None else fold_every} l2={l2} · {versions} · "
             f"{platform.machine()}, "
             f"{os.cpu_count()} cores")
 

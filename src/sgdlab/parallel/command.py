@@ -34,6 +34,10 @@ def cli_hogwild(
     fold_every: Annotated[int | None, typer.Option(
         help="Rows between two folds of a worker's private copies of the hot weights (default: chosen "
              "from the data).")] = None,
+    l2: Annotated[str, typer.Option(help="How the L2 term's step is taken: dense (every weight decays by "
+                                         "1 - lr * alpha at every step, kept in a scale: SGD on the objective "
+                                         "itself, as scikit-learn's) or spread (the paper's: over the rows "
+                                         "that hold each feature; one counting pass first).")] = "dense",
     baseline: Annotated[str, typer.Option(help="sklearn (SGDClassifier, same loss, penalty and epochs: "
                                                "its fit, the whole call, and one partial_fit per epoch "
                                                "with Hogwild!'s step schedule) or none.")] = "sklearn",
@@ -62,9 +66,9 @@ def cli_hogwild(
     m = benchmark.measure(X_train, y_train, X_test, y_test, workers=counts, lock=lock,
                           baseline=None if baseline == "none" else baseline, epochs=epochs, loss=loss,
                           alpha=alpha, lr=lr, decay=decay, seed=seed, repeats=repeats, plain=plain,
-                          fold_every=fold_every, progress=lambda message: typer.echo(message, err=True))
+                          fold_every=fold_every, l2=l2, progress=lambda message: typer.echo(message, err=True))
     typer.echo(benchmark.header(source, m, loss=loss, alpha=alpha, lr=lr, decay=decay, epochs=epochs,
-                                seed=seed, fold_every=fold_every) + "\n")
+                                seed=seed, fold_every=fold_every, l2=l2) + "\n")
     typer.echo(benchmark.format_table(m) + "\n")
     typer.echo(benchmark.format_notes(m))
 

@@ -9,10 +9,10 @@ What the paper's "rarely" does not cover is the hardware's unit of sharing, a ca
 weights of the most frequent features (and the intercept) are written by every worker at nearly
 every row, and each such write waits for the line to come over from the other core. So by default,
 with several workers, each worker keeps a private copy of those *hot* weights and adds its change
-to the shared ones every 16 to 4096 rows, each weight at its own interval (no change is lost): a
-bounded delay, which the
-paper's analysis allows, on at most a few thousand coordinates; every other weight is updated in
-place as in the paper. docs/hogwild.md has the design, its reasons and the measured speed-ups.
+to the shared ones every 16 to 65,536 rows, each weight at its own interval (no change is lost): a
+bounded delay, which the paper's analysis allows. Where the cache holds them, that is nearly every
+weight (HOGWILD!++'s per-worker replicas, folded weight by weight); the rest are updated in place as
+in the paper. docs/hogwild.md has the design, its reasons and the measured speed-ups.
 
 The compiled kernels (``_kernels``, numba) load on the first fit: importing this module is light.
 """
@@ -33,9 +33,12 @@ from ._workers import deferred_interrupt, wait_all
 
 LOSSES = ("log", "hinge", "squared")  # as _kernels.LOSS_CODES
 
+#: how ``hogwild(l2=...)`` takes the L2 term's step
+L2_STEPS = ("dense", "spread")
 #: the hyper-parameters :func:`hogwild`, the benchmark's ``measure`` and ``sgdlab hogwild`` share
 HYPERPARAMETERS = dict(loss=Options(*LOSSES), alpha=Real(0), epochs=Int(1), lr=Real(0, closed="neither"),
-                       decay=Real(0, 1, closed="right"), seed=(Int(0), None), fold_every=(Int(1), None))
+                       decay=Real(0, 1, closed="right"), seed=(Int(0), None), fold_every=(Int(1), None),
+                       l2=Options(*L2_STEPS))
 # Which weights are hot by default (see choose_hot), each folded every tau_j rows:
 # - tau_j, of FOLD_INTERVALS, the longest with lr * c * q_j * tau_j <= MAX_DELAYED_STEP, q_j = mean_i
 #   x_ij^2, c the loss's largest
@@ -48,18 +51,41 @@ HYPERPARAMETERS = dict(loss=Options(*LOSSES), alpha=Real(0), epochs=Int(1), lr=R
 #   no faster than 1);
 # - a worker updates w_j at least MIN_UPDATES_PER_FOLD times between two of its folds on average
 #   (counts_j * tau_j >= MIN_UPDATES_PER_FOLD * n), else the copy saves no transfer of its line;
-# - at most MAX_HOT of them, the most frequent: each costs a worker 24 bytes of cache (its copy, the
-#   copy's base, its shrink factor), 192 KiB for 8192, a fifth of a 1 MiB L2;
+# - at most MAX_HOT of them, the most frequent: each costs a worker 16 bytes of cache (its copy and
+#   the copy's base; with l2="spread" its shrink factor too), and they get half of a core's L2 cache
+#   (the other half for the rows streaming through and the column table): 65,536 with this machine's
+#   2 MiB. Up to 8,192 (before 2026-12-03, a fifth of a 1 MiB L2), 2 workers were 1.09-1.28x faster
+#   than 1 per epoch on the issue's data (s = 0.5: none hot, the 8,192 took under half the updates);
+#   with nearly every feature hot (HOGWILD!++'s per-worker replicas, folded at intervals) 1.28-1.54x,
+#   measured the same hour;
 # - none unless they take at least MIN_HOT_SHARE of all the updates: where no weights stand out (every
 #   feature about as frequent as the others) the copies cost cache and delay without taking most of
 #   the sharing away (uniform features: 8192 of 50000 took 18% of the updates, and 2 workers ran
 #   2-4% slower than without copies in three runs of four).
 # The intervals are powers of 2 times the shortest, so that the weights sorted by interval fold as a
-# prefix (fold_schedule); the shortest, 16 rows, keeps a fold's lock and loop small beside the rows.
-FOLD_INTERVALS = tuple(16 * 2**k for k in range(9))  # 16 .. 4096
+# prefix (fold_schedule); the shortest, 16 rows, keeps a fold's lock and loop small beside the rows;
+# the longest, 65,536 rows, lets a feature in 1 row of 32,768 be hot.
+FOLD_INTERVALS = tuple(16 * 2**k for k in range(13))  # 16 .. 65536
 MIN_UPDATES_PER_FOLD = 2
 MAX_DELAYED_STEP = 0.5
-MAX_HOT = 8192
+
+
+def _l2_cache_bytes(default: int = 1 << 20) -> int:
+    """A core's L2 cache, from Linux's sysfs (``default``, 1 MiB, where it is not there)."""
+    from pathlib import Path
+
+    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        try:
+            if (index / "level").read_text().strip() == "2" and (index / "type").read_text().strip() != "Instruction":
+                size = (index / "size").read_text().strip().upper()
+                factor = {"K": 1 << 10, "M": 1 << 20}.get(size[-1:], 1)
+                return int(size.rstrip("KM")) * factor
+        except (OSError, ValueError):
+            break
+    return default
+
+
+MAX_HOT = _l2_cache_bytes() // 2 // 16
 MIN_HOT_SHARE = 0.5
 # sup of loss''(p): log 1/4; squared 1; hinge has none (piecewise linear): 1, to be safe
 CURVATURE = {"log": 0.25, "squared": 1.0, "hinge": 1.0}
@@ -71,6 +97,9 @@ SQUARES_SAMPLE = 8192
 SQUARES_BLOCKS = 16
 #: what ``hogwild(objective=...)`` computes
 OBJECTIVES = ("epoch", "final", "progressive", None)
+# with l2="dense", an epoch runs in parts of at most this many times 1 / (eta * alpha) rows, so that the
+# scale of the stored weights, (1 - eta * alpha)^rows, stays above e^-230 = 1e-100 (see sgd_rows)
+SCALE_EXPONENT = 230.0
 
 # Test hook: when set, each worker calls it as ``_before_share(worker, epoch)`` before its kernel
 # (which then runs the worker's part of the epoch).
@@ -81,14 +110,16 @@ _before_share = None
 class HogwildResult:
     """What :func:`hogwild` returns.
 
-    weights: the coefficients w (n_features,); intercept: b (0.0 unless ``fit_intercept``).
+    weights: the coefficients w (n_features,); intercept: b (0.0 unless ``fit_intercept``); l2: the
+    L2 step taken ("dense" or "spread").
     objective: f(w) = mean loss + alpha/2 ||w||^2 on the training rows, as asked by ``objective``
     (``objective_kind``): after every epoch ("epoch"), after the last ("final", one value), the
     progressive loss of every epoch ("progressive"), or nothing (None, an empty list).
     epoch_times: seconds of parallel SGD per epoch (the objective's evaluation is not in it).
     updates_per_second: rows processed (one update each) / sum(epoch_times).
     wall_time: seconds of the whole call, from validation to the result.
-    setup_time: seconds of it before the first epoch (checks, feature counts, hot weights, layout).
+    setup_time: seconds of it before the first epoch starts (checks, the hot weights' choice, the layout,
+    the first epoch's order drawn; with l2="spread" the feature counts).
     hot: how many weights (features, and the intercept if it is hot) each worker kept a private copy
     of; fold_every: the shortest interval, in rows, between two folds of those copies into the shared
     weights (0 without); fold_intervals: {interval: how many hot weights fold at it}.
@@ -110,6 +141,7 @@ class HogwildResult:
     setup_time: float = 0.0
     fold_intervals: dict[int, int] = field(default_factory=dict)
     objective_kind: str | None = "final"
+    l2: str = "dense"
 
     def decision_function(self, X) -> np.ndarray:
         """w.x + b for each row of X."""
@@ -133,26 +165,44 @@ class HogwildResult:
 def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, epochs: int = 5,
             lr: float = 0.5, decay: float = 0.9, lock: bool = False, seed: int | None = 0,
             fit_intercept: bool = False, hot: int | None = None,
-            fold_every: int | None = None, objective: str | None = "final") -> HogwildResult:
+            fold_every: int | None = None, objective: str | None = "final", l2: str = "dense") -> HogwildResult:
     """Fit a linear classifier by Hogwild! SGD: ``workers`` threads updating one ``w`` without locks.
 
     Minimizes  f(w) = 1/n sum_i loss(w.x_i + b, y_i) + alpha/2 ||w||^2.  Each epoch, the workers run
     through a seeded permutation of the rows, each taking the next 256 rows of it when it needs more
     (so each row is visited once, and the workers finish together); a worker takes an SGD step on
-    each of its rows, with step size eta_t = lr * decay^t (t = 0, 1, ... the epoch).
-    A step touches only the row's non-zero coordinates j:
+    each of its rows, with step size eta_t = lr * decay^t (t = 0, 1, ... the epoch). The permutation:
+    Fisher-Yates from the top (for i = n - 1 .. 1 swap positions i and j = floor(u * (i + 1))), u
+    from the top 53 bits of the next output of SplitMix64, whose state ``numpy.random.SeedSequence(seed)``
+    seeds; the epochs draw in turn from the one stream.
 
-        w_j <- w_j * max(0, 1 - eta_t * alpha * n / d_j) - eta_t * loss'(w.x_i + b, y_i) * x_ij
+    The L2 term's step, ``l2``:
 
-    with d_j the number of rows having feature j: the L2 gradient alpha * w_j spread over the rows
-    that contain j, as in the paper's code, so that the steps stay sparse and their expectation is
-    the gradient of f. The workers meet only at the end of each epoch.
+    - "dense" (default): SGD on f itself, as scikit-learn's SGDClassifier and Bottou's sgd take it:
+
+          w <- (1 - eta_t * alpha) w - eta_t * loss'(w.x_i + b, y_i) x_i
+
+      every weight decaying at every step, kept in a scale of w rather than applied (the scale of
+      position k of the epoch's order is (1 - eta_t alpha)^k, a function of k alone, so each worker
+      knows its own and no shared scale is written): a step touches only the row's non-zeros. No
+      pass over X is needed first. Requires lr * alpha < 1.
+    - "spread": the paper's, on the row's non-zero coordinates j only:
+
+          w_j <- w_j * max(0, 1 - eta_t * alpha * n / d_j) - eta_t * loss'(w.x_i + b, y_i) * x_ij
+
+      with d_j the number of rows having feature j: the L2 gradient alpha * w_j spread over the rows
+      that contain j, as in the paper's code, so that its expectation over the rows is alpha * w_j.
+      Counting d_j is a compiled pass over X's indices, split among the workers, before the first
+      epoch.
+
+    The workers meet only at the end of each epoch.
 
     Set-up costs little beside an epoch: X in CSR with float64 or float32 values is used as it is
-    (never copied; other formats and value types are converted once); the one pass over all of it,
-    counting d_j, is compiled and split among the workers; the rest is O(n + d). A non-finite value
-    in X is found by the first epoch's step on its row (its prediction is not finite), not by a pass
-    of its own, and is then reported with its row and column.
+    (never copied; other formats and value types are converted once); with l2="dense", nothing reads
+    all of X before the first epoch: the labels are checked in one compiled pass, the hot weights
+    chosen from a sample of 8192 rows, and the first permutation drawn by a thread of its own
+    meanwhile. A non-finite value in X is found by the first epoch's step on its row (its prediction
+    is not finite), not by a pass of its own, and is then reported with its row and column.
 
     Hot weights (``hot``): each worker keeps a private copy u_j of the weights of the most frequent
     features (and of b, if it is hot); its steps update u_j instead of w_j, and every k_j of its
@@ -175,19 +225,23 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
         decay: per-epoch factor of the step size, 0 < decay <= 1.
         lock: hold one spin lock over the whole of ``w`` during each row's read-compute-write:
             the serialized baseline the paper compares Hogwild! against.
-        seed: seed of the row permutations; with ``workers=1`` the result is bit-for-bit reproducible.
+        seed: seed of the row permutations (None: fresh entropy); with ``workers=1`` the result is
+            bit-for-bit reproducible.
         fit_intercept: also learn an unpenalized b (every row updates it, so it is the one
             coordinate all workers share; off by default).
         hot: how many weights get a private copy per worker. None (default): with 2+ workers and no
             lock, the features j with a fold interval k_j (below) in which they are in at least 2
             rows in k_j (d_j >= 2 n / k_j: a worker updates them twice or more between two folds),
-            at most 8192 of them (the most frequent), and none unless they take at least half of
-            all the updates; with 1 worker or ``lock``, none. An int: the ``hot`` most frequent
-            weights whatever their values (b counting as in every row, ties to the lower column),
-            with any number of workers; 0 is plain Hogwild!. Not with ``lock=True``, which
-            serializes every update of the shared weights.
+            at most MAX_HOT of them (the most frequent; as many as fill half of a core's L2 cache at
+            16 bytes each: 65,536 with 2 MiB), and none unless they take at least half of all the
+            updates; with 1 worker or ``lock``, none. An int: the ``hot`` most frequent weights
+            whatever their values (b counting as in every row, ties to the lower column), with any
+            number of workers; 0 is plain Hogwild!. Not with ``lock=True``, which serializes every
+            update of the shared weights. The frequencies d_j / n and the squares mean_i x_ij^2 come
+            from a sample of 8192 rows (16 blocks of consecutive rows spread evenly over X; all rows
+            if there are fewer), with l2="spread" the exact d_j.
         fold_every: rows a worker runs between two folds of every hot weight (>= 1). None
-            (default): each weight's own k_j, the longest of 16, 32, ..., 4096 rows for which
+            (default): each weight's own k_j, the longest of 16, 32, ..., 65536 rows for which
             lr * k_j * c * mean_i(x_ij^2) <= 0.5, with c the loss's largest curvature (log 1/4,
             squared and hinge 1): the delay a gradient step tolerates (``choose_hot``).
         objective: what ``result.objective`` holds. "final" (default): f after the last epoch, one
@@ -196,11 +250,13 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
             row's loss at the weights its step started from, plus alpha/2 ||w||^2 at the epoch's end
             (progressive validation, as Vowpal Wabbit reports: free, computed by the steps, and an
             estimate of f that lags the weights by up to an epoch); None: nothing.
+        l2: "dense" (default) or "spread": how the L2 term's step is taken (above).
 
     Raises:
         TypeError / ValueError: an invalid argument (the message names it): a hyper-parameter out of
-            its range, X not a matrix, an X without rows or columns, a non-finite value in X (its
-            row and column named), labels not one per row or not binary.
+            its range, lr * alpha >= 1 with l2="dense", X not a matrix, an X without rows or
+            columns, a non-finite value in X (its row and column named), labels not one per row or
+            not binary.
         FloatingPointError: a prediction became non-finite (``lr`` too large); an exception raised
             in a worker reaches the caller as itself, with the worker's traceback, after the other
             workers were stopped. Ctrl-C stops every worker and raises KeyboardInterrupt.
@@ -220,6 +276,9 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
     from . import _kernels  # numba
 
     started = time.perf_counter()
+    if l2 == "dense" and lr * alpha >= 1.0:
+        raise ArgumentValueError(f"Invalid lr: {lr} with alpha={alpha} (expected lr * alpha < 1: the dense L2 "
+                                 "step multiplies every weight by 1 - lr * alpha; or l2=\"spread\")")
     if hot and lock:
         raise ArgumentValueError(f"Invalid hot: {hot} with lock=True (expected 0 or None: the locked "
                                  "baseline updates the shared weights at every row)")
@@ -229,60 +288,74 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
         raise ArgumentValueError("Invalid X: no rows (expected at least one)")
     if d == 0:
         raise ArgumentValueError("Invalid X: no columns (expected at least one feature)")
-    y = _signed_labels(y, n)
-    # indices and values used as they are, no copy; the row pointers as int64 (O(n): the kernels index
-    # faster with them, 6-19% a row on this machine)
-    indptr, indices, data = X.indptr.astype(np.int64, copy=False), X.indices, X.data
     kind = _kernels.LOSS_CODES[loss]
     intercept = d if fit_intercept else -1
-    rng = np.random.default_rng(seed)
+    draw = _OrderDrawer(n, seed)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sgdlab-hogwild")
     # the next epoch's row order is drawn by a thread of its own while the workers run (the same
     # seeded sequence: one draw at a time, in order): the main thread only waits meanwhile
     orders = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sgdlab-hogwild-order")
     stop = np.zeros(1, np.int64)
     try:
-        # start every worker thread before anything runs on them (the pool starts them on demand: the
-        # first epoch would time their creation); the barrier holds each task until all threads run
-        ready = threading.Barrier(workers + 1)
-        for _ in range(workers):
-            pool.submit(ready.wait, 60)
+        # start every thread before anything runs on them (the pools start them on demand: the first
+        # epoch would time their creation; and a thread's start waits for the memory map, which the
+        # first touches of new arrays by running threads hold); the barrier holds each until all run
+        ready = threading.Barrier(workers + 2)
+        for executor in [pool] * workers + [orders]:
+            executor.submit(ready.wait, 60)
         ready.wait(60)
+        # indices and values used as they are, no copy; the row pointers as int64 for the epochs (an
+        # epoch took 3% longer with int32 ones, 2026-12-03). The thread of the orders draws the first
+        # and converts them while this one checks the labels and chooses the hot weights (reading the
+        # row pointers as they are): two threads for two cores (a third, converting, made 3 threads
+        # take turns at the GIL on 2 cores, and this thread's checks took 5-20 ms instead of 1)
+        stored_indptr, indices, data = X.indptr, X.indices, X.data
+        first = orders.submit(lambda: (draw(), stored_indptr.astype(np.int64, copy=False)))
+        y = _signed_labels(y, n)
         row_ranges = _row_ranges(n, workers)
-        # set-up: O(nnz) only in compiled code, on the workers (counting), the rest O(n + d)
-        parts = [np.zeros(d, np.int64) for _ in row_ranges]
-        wait_all([pool.submit(_kernels.count_features, indptr, indices, a, b, part)
-                  for (a, b), part in zip(row_ranges, parts)], stop, "Hogwild", 0)
-        # the first order drawn beside the rest of the set-up (light work on the main thread; beside
-        # the counting it slowed that memory-bound pass)
-        next_order = orders.submit(rng.permutation, n)
-        counts = parts[0]
-        for part in parts[1:]:
-            counts += part
-        with np.errstate(divide="ignore"):
-            reg = np.where(counts > 0, alpha * n / np.maximum(counts, 1), 0.0)
+        spread = l2 == "spread"
+        counts = reg = None
+        if spread:  # d_j, exactly: one compiled pass over the indices, split among the workers
+            parts = [np.zeros(d, np.int64) for _ in row_ranges]
+            wait_all([pool.submit(_kernels.count_features, stored_indptr, indices, a, b, part)
+                      for (a, b), part in zip(row_ranges, parts)], stop, "Hogwild", 0)
+            counts = parts[0]
+            for part in parts[1:]:
+                counts += part
+            with np.errstate(divide="ignore"):
+                reg = np.where(counts > 0, alpha * n / np.maximum(counts, 1), 0.0)
         if hot is None and (workers == 1 or lock):
             hot = 0  # no other worker to share a cache line with, or every update serialized anyway
-        # q_j = mean_i x_ij^2 for the delay rule, on a sample of rows: the rule needs it only for the
-        # frequent features, which a sample of SQUARES_SAMPLE rows sees often; SQUARES_BLOCKS blocks of
-        # consecutive rows spread evenly over X, in case its rows come in some order
-        squares = None
-        if hot is None or fold_every is None:
-            block = min(n, SQUARES_SAMPLE) // SQUARES_BLOCKS or min(n, SQUARES_SAMPLE)
-            starts = np.linspace(0, n - block, max(1, min(n, SQUARES_SAMPLE) // block)).astype(np.int64)
-            squares = _kernels.sampled_squares(indptr, indices, data, starts, block, np.zeros(d))
-        chosen, intervals = choose_hot(counts, squares, n, hot, fold_every, lr * CURVATURE[loss], fit_intercept)
+        if hot == 0:
+            chosen = intervals = np.empty(0, np.int64)
+        else:
+            # the hot weights' choice needs each feature's frequency and q_j = mean_i x_ij^2 (the delay
+            # rule) only for the frequent features, which a sample of SQUARES_SAMPLE rows sees often:
+            # SQUARES_BLOCKS blocks of consecutive rows spread evenly over X, in case its rows come in
+            # some order; with l2="dense" the sample's counts, scaled to n rows, stand for d_j
+            if n <= SQUARES_SAMPLE:
+                block, starts = n, np.zeros(1, np.int64)  # every row
+            else:
+                block = SQUARES_SAMPLE // SQUARES_BLOCKS
+                starts = np.linspace(0, n - block, SQUARES_BLOCKS).astype(np.int64)
+            squares, sampled = np.zeros(d), np.zeros(d, np.int64)
+            sampled_rows = _kernels.sampled_features(stored_indptr, indices, data, starts, block, squares,
+                                                     sampled)
+            frequencies = counts if spread else sampled * (n / sampled_rows)
+            chosen, intervals = choose_hot(frequencies, squares, n, hot, fold_every, lr * CURVATURE[loss],
+                                           fit_intercept)
         fold_every, fold_ends = fold_schedule(intervals)
         layout = WeightLayout.build(d, workers, chosen)
         w = np.zeros(layout.size)  # shared weights, the intercept, then each worker's private copies
-        reg = layout.extend(reg)
+        reg = layout.extend(reg) if spread else np.empty(0)  # (dense: not read)
         next_row = _kernels.row_counter()
+        first_order, indptr = first.result()
         common = _kernels.SgdRowsArgs(
             indptr=indptr, indices=indices, data=data, y=y, w=w, shrink=reg, order=np.empty(0, np.int64),
             next_row=next_row, eta=lr, kind=kind, intercept_at=-1, stop=stop,
             lock=np.zeros(1, np.int64), use_lock=lock, n_hot=layout.hot.size, shared_at=layout.shared_at,
             fold_every=fold_every, fold_locks=_kernels.fold_locks(layout.hot.size), fold_ends=fold_ends,
-            track_loss=objective == "progressive")
+            track_loss=objective == "progressive", scaled=not spread)
         # each worker: its remap of the columns to its own copies of the hot weights, with their base,
         # and a buffer for a row's positions in w (sized once here, not by every call of the kernel)
         longest = _kernels.longest_row(indptr) if layout.hot.size else 0
@@ -293,11 +366,11 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
                   for k in range(workers)]
         shrink_buffer = np.empty_like(reg)
 
-        def work(worker: int, epoch: int, order: np.ndarray, eta: float, shrink: np.ndarray):
+        def work(worker: int, epoch: int, order: np.ndarray, eta: float, shrink: np.ndarray, rho: float):
             if _before_share is not None:
                 _before_share(worker, epoch)
             done, status, row, loss_total = _kernels.sgd_rows(
-                *shares[worker]._replace(order=order, eta=eta, shrink=shrink))
+                *shares[worker]._replace(order=order, eta=eta, shrink=shrink, rho=rho))
             if status == _kernels.NONFINITE:
                 _raise_non_finite(indptr, indices, data, row, epoch, worker, lr, loss)
             return done, loss_total
@@ -311,20 +384,29 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
         _kernels.sgd_rows(*shares[0])
         values, epoch_times, updates = [], [], 0
         layout.gather(w)
-        setup_time = time.perf_counter() - started
+        setup_time = time.perf_counter() - started  # up to the first epoch, its order drawn
+        next_order = None
         with deferred_interrupt(stop) as interrupted:
             for epoch in range(epochs):
-                order = next_order.result()
+                order = first_order if next_order is None else next_order.result()
                 if epoch + 1 < epochs:
-                    next_order = orders.submit(rng.permutation, n)
-                next_row[0] = 0
+                    next_order = orders.submit(draw)
                 eta = lr * decay**epoch
                 tick = time.perf_counter()
-                shrink = _kernels.shrink_factors(reg, eta, shrink_buffer)
-                futures = [pool.submit(work, k, epoch, order, eta, shrink) for k in range(workers)]
-                results = wait_all(futures, stop, "Hogwild", epoch)
+                shrink = _kernels.shrink_factors(reg, eta, shrink_buffer) if spread else reg
+                rho = 1.0 if spread else 1.0 - eta * alpha
+                results = []
+                for first, last in _scale_parts(n, rho):
+                    next_row[0] = 0
+                    results += wait_all([pool.submit(work, k, epoch, order[first:last], eta, shrink, rho)
+                                         for k in range(workers)], stop, "Hogwild", epoch)
+                    layout.scatter(w)  # the hot weights back in place, for the objective and the result
+                    if rho != 1.0:  # the part's decay, kept in a scale by the kernel, applied
+                        w[:d] *= rho ** (last - first)
+                        layout.gather(w)
+                    if interrupted:
+                        break
                 updates += sum(done for done, _ in results)
-                layout.scatter(w)  # the hot weights back in place, for the objective and the result
                 if interrupted:  # Ctrl-C: the workers have stopped; raised on leaving the block
                     break
                 epoch_times.append(time.perf_counter() - tick)
@@ -347,8 +429,43 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
                          wall_time=time.perf_counter() - started, workers=workers, lock=lock, loss=loss,
                          alpha=alpha, seed=seed, hot=int(layout.hot.size),
                          fold_every=fold_every if layout.hot.size else 0, setup_time=setup_time,
-                         fold_intervals=dict(zip(*(v.tolist() for v in np.unique(intervals, return_counts=True)))),
-                         objective_kind=objective)
+                         fold_intervals=dict(zip(*(v.tolist() for v in interval_counts(intervals)))),
+                         objective_kind=objective, l2=l2)
+
+
+def _scale_parts(n: int, rho: float) -> list[tuple[int, int]]:
+    """The parts [first, last) of an epoch's n positions that ``sgd_rows`` runs one call each with the
+    dense L2 step (rho = 1 - eta * alpha): each at most SCALE_EXPONENT / -ln(rho) rows long, so that
+    rho^rows >= 1e-100 (one part for any n when rho = 1).
+
+    >>> _scale_parts(10, 1.0)
+    [(0, 10)]
+    >>> _scale_parts(1000, float(np.exp(-0.5)))  # 460 rows a part
+    [(0, 460), (460, 920), (920, 1000)]
+    """
+    if rho >= 1.0 or rho <= 0.0:
+        return [(0, n)]
+    rows = max(1, int(SCALE_EXPONENT / -np.log(rho)))
+    return [(a, min(a + rows, n)) for a in range(0, n, rows)]
+
+
+class _OrderDrawer:
+    """Each call, the next epoch's order of the rows: ``shuffled_order``'s permutation of 0 .. n - 1,
+    its SplitMix64 state seeded by ``numpy.random.SeedSequence(seed)`` (None: fresh entropy), one
+    permutation per epoch, in order; written into the one of two buffers that the epoch before the
+    last used (the workers run through the other meanwhile): no allocation after the first two."""
+
+    def __init__(self, n: int, seed: int | None):
+        self.state = np.random.SeedSequence(seed).generate_state(1, np.uint64)
+        self.buffers = [np.empty(n, np.int64), np.empty(n, np.int64)]
+        self.draws = 0
+
+    def __call__(self) -> np.ndarray:
+        from . import _kernels
+
+        out = self.buffers[self.draws % 2]
+        self.draws += 1
+        return _kernels.shuffled_order(self.state, out)
 
 
 def _row_ranges(n: int, parts: int) -> list[tuple[int, int]]:
@@ -397,35 +514,57 @@ def choose_hot(counts: np.ndarray, squares: np.ndarray | None, n: int, hot: int 
     """
     all_counts = np.append(counts, n if fit_intercept else 0)
     all_squares = None if squares is None else np.append(squares, 1.0)
-    least = 1 if hot is not None else -(-MIN_UPDATES_PER_FOLD * n // (fold_every or FOLD_INTERVALS[-1]))
-    # the candidates, most frequent first (ties to the lower position): only these are sorted
-    candidates = np.flatnonzero(all_counts >= max(least, 1))
-    candidates = candidates[np.argsort(-all_counts[candidates], kind="stable")]
     if hot is not None:
-        chosen = candidates[:hot]
+        candidates = np.flatnonzero(all_counts >= 1)  # ascending positions
+        chosen = candidates[_largest(all_counts[candidates], hot)]
         if fold_every is not None or all_squares is None:
             intervals = np.full(chosen.size, fold_every or FOLD_INTERVALS[0], np.int64)
         else:
             intervals = np.maximum(_longest_intervals(step * all_squares[chosen]), FOLD_INTERVALS[0])
     else:
-        sq = step * all_squares[candidates]
-        if fold_every is not None:
-            intervals = np.where(fold_every * sq <= MAX_DELAYED_STEP, fold_every, 0)
-        else:
-            intervals = _longest_intervals(sq)
-        eligible = (intervals > 0) & (all_counts[candidates] * intervals >= MIN_UPDATES_PER_FOLD * n)
-        chosen, intervals = candidates[eligible][:MAX_HOT], intervals[eligible][:MAX_HOT]
+        from . import _kernels
+
+        eligible = _kernels.eligible_intervals(np.ascontiguousarray(all_counts, np.float64), all_squares, step, n,
+                                               fold_every or 0, np.asarray(FOLD_INTERVALS, np.int64),
+                                               MIN_UPDATES_PER_FOLD, MAX_DELAYED_STEP)
+        candidates = np.flatnonzero(eligible)
+        intervals = eligible[candidates]
+        top = _largest(all_counts[candidates], MAX_HOT)
+        chosen, intervals = candidates[top], intervals[top]
         if all_counts[chosen].sum() < MIN_HOT_SHARE * all_counts.sum():
             chosen, intervals = chosen[:0], intervals[:0]
-    order = np.lexsort((chosen, intervals))
+    # by interval, then position (``chosen`` ascends): a stable pass per interval, no sort
+    groups = [np.flatnonzero(intervals == value) for value in sorted(set(FOLD_INTERVALS) | {fold_every or 0})]
+    order = np.concatenate(groups) if groups else np.zeros(0, np.int64)
     return chosen[order].astype(np.int64), intervals[order].astype(np.int64)
 
 
+def _largest(values: np.ndarray, k: int) -> np.ndarray:
+    """The positions of the k largest values (all if fewer), ties to the lower positions, ascending:
+    O(len(values)) and a sort of the k positions only where there are more than k values.
+
+    >>> _largest(np.array([3, 1, 3, 2, 3]), 2).tolist()
+    [0, 2]
+    """
+    if k >= values.size:
+        return np.arange(values.size)
+    if k <= 0:
+        return np.arange(0)
+    kth = np.partition(values, values.size - k)[values.size - k]  # the k-th largest
+    above = np.flatnonzero(values > kth)
+    return np.sort(np.concatenate([above, np.flatnonzero(values == kth)[:k - above.size]]))
+
+
 def _longest_intervals(step_squares: np.ndarray) -> np.ndarray:
-    """Per weight, the longest of FOLD_INTERVALS with step_squares * interval <= MAX_DELAYED_STEP (0: none)."""
-    allowed = np.array(FOLD_INTERVALS)[None, :] * step_squares[:, None] <= MAX_DELAYED_STEP
-    last = allowed.shape[1] - 1 - np.argmax(allowed[:, ::-1], axis=1)  # the intervals ascend
-    return np.where(allowed.any(axis=1), np.array(FOLD_INTERVALS)[last], 0)
+    """Per weight, the longest of FOLD_INTERVALS with step_squares * interval <= MAX_DELAYED_STEP (0: none).
+
+    >>> _longest_intervals(np.array([0.5 / 16, 0.5 / 17, 0.5 / 15, 0.5 / 64, 0.0])).tolist()
+    [16, 16, 0, 64, 65536]
+    """
+    from . import _kernels
+
+    return _kernels.longest_intervals(np.ascontiguousarray(step_squares, np.float64),
+                                      np.asarray(FOLD_INTERVALS, np.int64), MAX_DELAYED_STEP)
 
 
 def hot_weights(counts: np.ndarray, squares: np.ndarray | None, n: int, hot: int | None,
@@ -440,8 +579,21 @@ def hot_weights(counts: np.ndarray, squares: np.ndarray | None, n: int, hot: int
     return np.sort(choose_hot(counts, squares, n, hot, fold_every, step, fit_intercept)[0])
 
 
+def interval_counts(intervals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of ascending ``intervals`` and how many times each occurs (np.unique's
+    result, without its hash: the values are sorted already).
+
+    >>> [a.tolist() for a in interval_counts(np.array([16, 16, 32, 64]))]
+    [[16, 32, 64], [2, 1, 1]]
+    """
+    if not intervals.size:
+        return intervals[:0], np.zeros(0, np.int64)
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(intervals)) + 1]).astype(np.int64)
+    return intervals[starts], np.diff(np.append(starts, intervals.size))
+
+
 def fold_schedule(intervals: np.ndarray) -> tuple[int, np.ndarray]:
-    """``(fold_every, fold_ends)`` for the kernel: hot weights sorted by their intervals (multiples of
+    """``(fold_every, fold_ends)`` for the kernel: hot weights sorted by their intervals (ascending, multiples of
     the shortest by powers of 2) fold every ``fold_every`` rows, the k-th fold of a period (k = 1 ..
     longest / shortest) folding the first fold_ends[k - 1] of them: those whose interval divides k *
     fold_every.
@@ -451,8 +603,8 @@ def fold_schedule(intervals: np.ndarray) -> tuple[int, np.ndarray]:
     """
     if not intervals.size:
         return 1, np.zeros(1, np.int64)
-    every = int(intervals.min())
-    distinct, counts = np.unique(intervals, return_counts=True)
+    every = int(intervals[0])
+    distinct, counts = interval_counts(intervals)
     rows = every * np.arange(1, int(distinct[-1]) // every + 1)
     return every, ((rows[:, None] % distinct[None, :] == 0) * counts[None, :]).sum(axis=1).astype(np.int64)
 
@@ -536,12 +688,22 @@ _LABELS = "labels in {-1, +1} or {0, 1}"
 
 
 def _signed_labels(y, n: int) -> np.ndarray:
+    """y as float64 labels in {-1, +1} (0 means -1): the same array if it already is one (no copy; the
+    kernels only read it), found in one compiled pass; a clear error for anything else."""
     y = np.asarray(y)
     if y.dtype != np.bool_ and not np.issubdtype(y.dtype, np.number):
         raise ArgumentTypeError(f"Invalid y: an array of dtype {y.dtype} (expected {_LABELS})")
-    y = y.ravel()
+    y = y if y.ndim == 1 else y.ravel()
     if y.shape[0] != n:
         raise ArgumentValueError(f"Invalid y: {y.shape[0]} labels (expected one per row of X: {n})")
+    if y.dtype == np.float64 and y.flags.c_contiguous:
+        from . import _kernels
+
+        kind = _kernels.label_kind(y)
+        if kind == _kernels.LABELS_SIGNED:
+            return y
+        if kind == _kernels.LABELS_ZERO_ONE:
+            return np.where(y == 1, 1.0, -1.0)
     bad = int(np.count_nonzero(~np.isfinite(y)))
     if bad:
         raise ArgumentValueError(f"Invalid y: {bad} non-finite label{'s' if bad > 1 else ''} "
