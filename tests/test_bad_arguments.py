@@ -255,7 +255,8 @@ rows(parallel.hogwild, "y", lambda v: parallel.hogwild(_sparse_xy()[0], v), (np.
 for arg, cases in {"loss": (("l1", V), (1, T)), "workers": ((0, V), ("2", T)), "epochs": ((0, V), (1.5, T)),
                    "lr": ((0.0, V), (INF, V), ("0.1", T)), "alpha": ((-1.0, V), (NAN, V)),
                    "decay": ((0.0, V), (1.5, V)), "lock": (("no", T),), "hot": ((-1, V),),
-                   "fold_every": ((0, V),), "fit_intercept": ((1, T),)}.items():
+                   "fold_every": ((0, V),), "fit_intercept": ((1, T),), "l2": (("l1", V),),
+                   "objective": (("each", V),)}.items():
     rows(parallel.hogwild, arg, lambda v, arg=arg: parallel.hogwild(*_sparse_xy(), **{arg: v}), *cases)
 rows(parallel.hogwild_mf, "rank", lambda v: parallel.hogwild_mf(data.low_rank_ratings(20, 20, 2)[0], v), (0, V),
      (2.0, T))
