@@ -171,6 +171,27 @@ def test_the_final_objective_by_default_is_mean_loss_plus_half_alpha_squared_nor
     assert result.objective[0] == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.parametrize("loss, sklearn_loss", [("log", "log_loss"), ("hinge", "hinge"), ("squared", "squared_error")])
+def test_one_worker_with_the_dense_step_is_scikit_learns_sgd_on_the_same_row_order(loss, sklearn_loss):
+    # scikit-learn's SGDClassifier with a constant step, shuffle=False and one partial_fit per epoch on
+    # the rows in hogwild's documented order: the same steps (its L2 decay kept in a scale, too)
+    sklearn = pytest.importorskip("sklearn.linear_model")
+    import warnings
+
+    X, y = sparse_problem(n=400, d=80, density=0.1)
+    kwargs = dict(alpha=1e-3, lr=0.2, decay=0.8, seed=3)
+    result = hogwild(X, y, workers=1, loss=loss, epochs=3, **kwargs)
+    clf = sklearn.SGDClassifier(loss=sklearn_loss, penalty="l2", alpha=1e-3, fit_intercept=False,
+                                learning_rate="constant", eta0=0.2, shuffle=False, max_iter=1, tol=None)
+    for epoch, order in enumerate(documented_orders(400, 3, 3)):
+        clf.eta0 = 0.2 * 0.8**epoch
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clf.partial_fit(X[order], y[order], classes=np.array([-1.0, 1.0]))
+    assert np.abs(result.weights).max() > 0.05
+    np.testing.assert_allclose(result.weights, clf.coef_.ravel(), rtol=1e-10, atol=1e-13)
+
+
 def test_the_dense_step_with_a_large_penalty_runs_each_epoch_in_parts_and_is_still_the_update():
     # eta * alpha = 0.9 * 0.9: (1 - 0.81)^rows underflows within an epoch of 300 rows; the kernel runs
     # parts of 230 / -ln(0.19) = 138 rows, each with its own scale
