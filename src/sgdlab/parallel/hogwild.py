@@ -54,10 +54,11 @@ HYPERPARAMETERS = dict(loss=Options(*LOSSES), alpha=Real(0), epochs=Int(1), lr=R
 # - at most MAX_HOT of them, the most frequent: each costs a worker 16 bytes of cache (its copy and
 #   the copy's base; with l2="spread" its shrink factor too), and they get half of a core's L2 cache
 #   (the other half for the rows streaming through and the column table): 65,536 with this machine's
-#   2 MiB. Up to 8,192 (before 2026-12-03, a fifth of a 1 MiB L2), 2 workers were 1.09-1.28x faster
-#   than 1 per epoch on the issue's data (s = 0.5: none hot, the 8,192 took under half the updates);
-#   with nearly every feature hot (HOGWILD!++'s per-worker replicas, folded at intervals) 1.28-1.54x,
-#   measured the same hour;
+#   2 MiB. With at most 8,192 at intervals up to 4,096 rows (before 2026-12-03, a fifth of a 1 MiB
+#   L2), 2 workers were 1.09-1.24x faster than 1 per epoch on the issue's data, s = 0.5, 0.8, 1.1 and
+#   uniform features (s = 0.5: none hot, the 8,192 took under half the updates); with nearly every
+#   feature hot (replicas, as HOGWILD!++'s, folded weight by weight) 1.22-1.57x, in an A/B of 4
+#   rounds each (docs/hogwild.md);
 # - none unless they take at least MIN_HOT_SHARE of all the updates: where no weights stand out (every
 #   feature about as frequent as the others) the copies cost cache and delay without taking most of
 #   the sharing away (uniform features: 8192 of 50000 took 18% of the updates, and 2 workers ran
@@ -445,8 +446,8 @@ class _OrderDrawer:
     its SplitMix64 state seeded by ``numpy.random.SeedSequence(seed)`` (None: fresh entropy), one
     permutation per epoch, in order; written into the one of two buffers that the epoch before the
     last used (the workers run through the other meanwhile): no allocation after the first two. Row
-    numbers are int32 below 2^31 rows: the shuffle's swaps then stay in half the cache (1.4 ms for
-    400,000 rows in int64, 0.6 ms in int32)."""
+    numbers are int32 below 2^31 rows: the shuffle's swaps then stay in half the cache (400,000 rows:
+    2.1 ms in int32 against 3.3 ms in int64, 2026-12-03)."""
 
     def __init__(self, n: int, seed: int | None):
         self.state = np.random.SeedSequence(seed).generate_state(1, np.uint64)
