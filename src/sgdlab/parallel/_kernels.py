@@ -621,6 +621,16 @@ def eligible_intervals(counts, squares, step, n, fold_every, intervals, min_upda
 
 
 @njit(nogil=True, cache=True)
+def column_table(hot, at, out):
+    """A worker's column table: out[j] = j, except out[hot[s]] = at + s (its copy of hot weight s)."""
+    for j in range(out.shape[0]):
+        out[j] = j
+    for s in range(hot.shape[0]):
+        out[hot[s]] = at + s
+    return out
+
+
+@njit(nogil=True, cache=True)
 def label_kind(y):
     """What the labels y (float64) are, in one pass: LABELS_SIGNED (every one -1 or +1),
     LABELS_ZERO_ONE (every one 0 or 1, some 0) or LABELS_OTHER (anything else, NaN included). The
