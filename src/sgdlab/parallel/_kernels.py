@@ -631,6 +631,22 @@ def column_table(hot, at, out):
 
 
 @njit(nogil=True, cache=True)
+def counting_order(keys, buckets):
+    """The positions of ``keys`` (integers in 0 .. buckets - 1) sorted by key, ties in position order:
+    a stable counting sort, O(len + buckets)."""
+    starts = np.zeros(buckets + 1, np.int64)
+    for key in keys:
+        starts[key + 1] += 1
+    for b in range(buckets):
+        starts[b + 1] += starts[b]
+    order = np.empty(keys.shape[0], np.int64)
+    for i in range(keys.shape[0]):
+        order[starts[keys[i]]] = i
+        starts[keys[i]] += 1
+    return order
+
+
+@njit(nogil=True, cache=True)
 def label_kind(y):
     """What the labels y (float64) are, in one pass: LABELS_SIGNED (every one -1 or +1),
     LABELS_ZERO_ONE (every one 0 or 1, some 0) or LABELS_OTHER (anything else, NaN included). The
