@@ -540,17 +540,15 @@ def count_features(indptr, indices, first, last, counts):
 
 @njit(nogil=True, cache=True)
 def sampled_features(indptr, indices, data, starts, rows, squares, counts):
-    """On a sample of the rows, the blocks starts[b] <= i < starts[b] + rows (consecutive rows, read
-    as a stream, where rows drawn one by one would each wait for memory): squares[j] = the mean of
-    x_ij^2 over the sample's rows, counts[j] += the sample's entries of column j. Returns how many rows
-    the sample has."""
+    """On the blocks of rows starts[b] <= i < starts[b] + rows (a sample of consecutive rows, read as
+    a stream, where rows drawn one by one would each wait for memory): squares[j] += x_ij^2 and
+    counts[j] += 1 for each of their entries. Returns how many rows the blocks have."""
     total = 0
     for first in starts:
         for q in range(indptr[first], indptr[first + rows]):
             squares[indices[q]] += data[q] * data[q]
             counts[indices[q]] += 1
         total += rows
-    squares /= max(total, 1)
     return total
 
 

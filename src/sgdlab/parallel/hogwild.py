@@ -306,17 +306,21 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
             executor.submit(ready.wait, 60)
         ready.wait(60)
         # indices and values used as they are, no copy; the row pointers as int64 for the epochs (an
-        # epoch took 3% longer with int32 ones, 2026-12-03). The thread of the orders reads the sample
-        # of rows for the hot weights, draws the first order and converts the row pointers, while this
-        # one checks the labels and then chooses the hot weights: two threads for two cores (with a
-        # third converting, 3 threads took turns at the GIL on 2 cores, and the checks took 5-20 ms, not 1)
+        # epoch took 3% longer with int32 ones, 2026-12-03). The thread of the orders reads half of the
+        # sample of rows for the hot weights, draws the first order and converts the row pointers, while
+        # this one checks the labels, reads the other half and chooses the hot weights: two threads for
+        # two cores (with a third converting, the label check took 3-20 ms instead of 1)
         stored_indptr, indices, data = X.indptr, X.indices, X.data
         if hot is None and (workers == 1 or lock):
             hot = 0  # no other worker to share a cache line with, or every update serialized anyway
-        if hot != 0:
-            sample = orders.submit(_sample_rows, _kernels, stored_indptr, indices, data, n, d)
+        if hot != 0:  # half the sample's blocks on that thread, the other half here after the labels
+            block, starts = _sample_blocks(n)
+            sample = orders.submit(_sample_part, _kernels, stored_indptr, indices, data, d, starts[::2], block)
         first = orders.submit(lambda: (draw(), stored_indptr.astype(np.int64, copy=False)))
         y = _signed_labels(y, n)
+        if hot != 0:
+            squares, sampled, sampled_rows = _sample_part(_kernels, stored_indptr, indices, data, d, starts[1::2],
+                                                          block)
         row_ranges = _row_ranges(n, workers)
         spread = l2 == "spread"
         counts = reg = None
@@ -332,7 +336,10 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
         if hot == 0:
             chosen = intervals = np.empty(0, np.int64)
         else:
-            squares, sampled, sampled_rows = sample.result()
+            other_squares, other_sampled, other_rows = sample.result()
+            squares = (squares + other_squares) / (sampled_rows + other_rows)  # q_j, the mean over the sample
+            sampled += other_sampled
+            sampled_rows += other_rows
             frequencies = counts if spread else sampled * (n / sampled_rows)  # d_j, estimated with "dense"
             chosen, intervals = choose_hot(frequencies, squares, n, hot, fold_every, lr * CURVATURE[loss],
                                            fit_intercept)
@@ -463,16 +470,19 @@ class _OrderDrawer:
         return _kernels.shuffled_order(self.state, out)
 
 
-def _sample_rows(kernels, indptr, indices, data, n: int, d: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """(squares, counts, rows) of ``sampled_features`` on SQUARES_SAMPLE rows: the hot weights' choice
-    needs each feature's frequency and q_j = mean_i x_ij^2 (the delay rule) only for the frequent
-    features, which a sample sees often; SQUARES_BLOCKS blocks of consecutive rows spread evenly
-    over X, in case its rows come in some order (every row if there are fewer)."""
+def _sample_blocks(n: int) -> tuple[int, np.ndarray]:
+    """(rows, starts): the sample of rows for the hot weights' choice, which needs each feature's
+    frequency and q_j = mean_i x_ij^2 (the delay rule) only for the frequent features, which a
+    sample sees often: SQUARES_BLOCKS blocks of ``rows`` consecutive rows spread evenly over X, in
+    case its rows come in some order (one block of every row if there are at most SQUARES_SAMPLE)."""
     if n <= SQUARES_SAMPLE:
-        block, starts = n, np.zeros(1, np.int64)
-    else:
-        block = SQUARES_SAMPLE // SQUARES_BLOCKS
-        starts = np.linspace(0, n - block, SQUARES_BLOCKS).astype(np.int64)
+        return n, np.zeros(1, np.int64)
+    block = SQUARES_SAMPLE // SQUARES_BLOCKS
+    return block, np.linspace(0, n - block, SQUARES_BLOCKS).astype(np.int64)
+
+
+def _sample_part(kernels, indptr, indices, data, d: int, starts: np.ndarray, block: int):
+    """(sums of x_ij^2, counts, rows) of ``sampled_features`` on the blocks at ``starts``."""
     squares, counts = np.zeros(d), np.zeros(d, np.int64)
     return squares, counts, kernels.sampled_features(indptr, indices, data, starts, block, squares, counts)
 
