@@ -361,7 +361,7 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
         shares = [common._replace(remap=layout.remap[k], private_at=layout.private_at[k],
                                   intercept_at=layout.intercept_at[k] if fit_intercept else -1,
                                   base=np.zeros(layout.hot.size + 2 * GAP)[GAP:GAP + layout.hot.size],
-                                  row_positions=np.empty(longest, np.int64))
+                                  row_positions=np.empty(longest + 2 * GAP, np.int64)[GAP:GAP + longest])
                   for k in range(workers)]
         shrink_buffer = np.empty_like(reg)
 
