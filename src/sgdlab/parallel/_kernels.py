@@ -254,7 +254,7 @@ class SgdRowsArgs(NamedTuple):
     data: np.ndarray  # the values
     y: np.ndarray  # labels in {-1, +1}
     w: np.ndarray  # the shared weights (then the hot weights' regions)
-    shrink: np.ndarray  # per position of w: max(0, 1 - eta * alpha * n / d_j) (shrink_factors)
+    shrink: np.ndarray  # per position of w: max(0, 1 - eta * alpha * n / d_j) (shrink_factors; not read if scaled)
     order: np.ndarray  # the epoch's permutation of the rows
     next_row: np.ndarray  # the workers' shared position in ``order`` (row_counter)
     eta: float  # the step size
@@ -582,15 +582,21 @@ def shuffled_order(state, out):
 
 
 @njit(nogil=True, cache=True)
+def longest_interval(step_square, intervals, max_step):
+    """The longest of ``intervals`` (ascending) with step_square * interval <= max_step, 0 if none is
+    (the delay rule of ``hogwild.choose_hot``)."""
+    for k in range(intervals.shape[0] - 1, -1, -1):
+        if intervals[k] * step_square <= max_step:
+            return intervals[k]
+    return 0
+
+
+@njit(nogil=True, cache=True)
 def longest_intervals(step_squares, intervals, max_step):
-    """Per weight j, the longest of ``intervals`` (ascending) with step_squares[j] * interval <=
-    max_step, 0 where none is (the delay rule of ``hogwild.choose_hot``)."""
+    """``longest_interval`` of each of ``step_squares``."""
     out = np.zeros(step_squares.shape[0], np.int64)
     for j in range(step_squares.shape[0]):
-        for k in range(intervals.shape[0] - 1, -1, -1):
-            if step_squares[j] * intervals[k] <= max_step:
-                out[j] = intervals[k]
-                break
+        out[j] = longest_interval(step_squares[j], intervals, max_step)
     return out
 
 
@@ -605,14 +611,10 @@ def eligible_intervals(counts, squares, step, n, fold_every, intervals, min_upda
         if counts[j] < 1.0:
             continue
         sq = step * squares[j]
-        k = 0
         if fold_every > 0:
             k = fold_every if fold_every * sq <= max_step else 0
         else:
-            for t in range(intervals.shape[0] - 1, -1, -1):
-                if intervals[t] * sq <= max_step:
-                    k = intervals[t]
-                    break
+            k = longest_interval(sq, intervals, max_step)
         if k > 0 and counts[j] * k >= min_updates * n:
             out[j] = k
     return out
@@ -648,7 +650,7 @@ def counting_order(keys, buckets):
 def label_kind(y):
     """What the labels y (float64) are, in one pass: LABELS_SIGNED (every one -1 or +1),
     LABELS_ZERO_ONE (every one 0 or 1, some 0) or LABELS_OTHER (anything else, NaN included). The
-    pass only counts (no branch, so it vectorizes: 0.1 ms for 400,000 labels, where an early exit
+    pass only counts (no branch, so it vectorizes: 0.5 ms for 400,000 labels, where an early exit
     at the first odd label made it 3 ms)."""
     ones = minus_ones = zeros = 0
     for v in y:

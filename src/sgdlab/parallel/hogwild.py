@@ -316,7 +316,7 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
         if hot != 0:  # half the sample's blocks on that thread, the other half here after the labels
             block, starts = _sample_blocks(n)
             sample = orders.submit(_sample_part, _kernels, stored_indptr, indices, data, d, starts[::2], block)
-        first = orders.submit(lambda: (draw(), stored_indptr.astype(np.int64, copy=False)))
+        first_draw = orders.submit(lambda: (draw(), stored_indptr.astype(np.int64, copy=False)))
         y = _signed_labels(y, n)
         if hot != 0:
             squares, sampled, sampled_rows = _sample_part(_kernels, stored_indptr, indices, data, d, starts[1::2],
@@ -348,7 +348,7 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
         w = np.zeros(layout.size)  # shared weights, the intercept, then each worker's private copies
         reg = layout.extend(reg) if spread else np.empty(0)  # (dense: not read)
         next_row = _kernels.row_counter()
-        first_order, indptr = first.result()
+        first_order, indptr = first_draw.result()
         common = _kernels.SgdRowsArgs(
             indptr=indptr, indices=indices, data=data, y=y, w=w, shrink=reg, order=draw.buffers[0][:0],
             next_row=next_row, eta=lr, kind=kind, intercept_at=-1, stop=stop,
