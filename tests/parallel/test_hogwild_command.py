@@ -56,6 +56,15 @@ def test_synthetic_data_gives_a_row_per_worker_count_lock_and_sklearn():
     assert float(rows[("hogwild", "2")][WHOLE]) > 0 and float(rows[("hogwild", "2")][SETUP]) > 0
 
 
+def test_l2_spread_runs_the_papers_step_and_the_header_says_which():
+    dense = invoke("--synthetic", "tiny", "--workers", "1", "--baseline", "none", "--epochs", "2")
+    spread = invoke("--synthetic", "tiny", "--workers", "1", "--baseline", "none", "--epochs", "2", "--l2", "spread")
+    assert dense.exit_code == 0 and spread.exit_code == 0, spread.output
+    assert "l2=dense" in dense.stdout and "l2=spread" in spread.stdout
+    objective = {name: table_rows(r.stdout)[("hogwild", "1")][OBJECTIVE] for name, r in (("dense", dense), ("spread", spread))}
+    assert objective["dense"] != objective["spread"]  # the two steps differ (alpha 1e-6: in the last digits)
+
+
 def test_plain_adds_a_run_without_hot_copies_per_worker_count_above_one():
     result = invoke("--synthetic", "tiny", "--workers", "1,2", "--plain", "--baseline", "none",
                     "--epochs", "2", "--fold-every", "256")
@@ -130,6 +139,8 @@ def assert_usage_error(done, message):
     (["--synthetic", "tiny", "--epochs", "0"], "Invalid epochs: 0 (expected an int >= 1)"),
     (["--synthetic", "tiny", "--baseline", "vw"], "Invalid baseline: 'vw' (expected one of 'sklearn', 'none')"),
     (["--synthetic", "tiny", "--fold-every", "0"], "Invalid fold_every: 0 (expected an int >= 1 or None)"),
+    (["--synthetic", "tiny", "--l2", "l1"], "Invalid l2: 'l1' (expected one of 'dense', 'spread')"),
+    (["--synthetic", "tiny", "--lr", "2", "--alpha", "0.6"], "Invalid lr: 2.0 with alpha=0.6 (expected lr * alpha < 1"),
     (["--synthetic", "tiny", "--test-fraction", "1"], "Invalid test_fraction: 1.0 (expected a number in [0, 1))"),
     (["--data", "no/such/file.svm"], "LIBSVM file not found: 'no/such/file.svm'"),
 ])
