@@ -14,8 +14,9 @@ scikit-learn's ``SGDClassifier`` with the same loss, L2 penalty, alpha, epochs a
 its default step schedule, "optimal"), and "sklearn SGDClassifier", per epoch with Hogwild!'s step
 schedule (``learning_rate="constant"``, one ``partial_fit`` per epoch with ``eta0 = lr * decay^epoch``,
 reshuffled each epoch, ``shuffle=True``, a seeded RandomState; each ``partial_fit`` timed). It applies the
-L2 term to all coordinates at each step (by rescaling w), Hogwild! to the row's coordinates scaled by
-1/frequency: the same objective, which all report (scikit-learn's computed after the clock stops).
+L2 term to all coordinates at each step (by rescaling w), as Hogwild!'s default ``l2="dense"`` does
+(``l2="spread"``: to the row's coordinates scaled by 1/frequency): the same objective, which all report
+(scikit-learn's computed after the clock stops).
 
 "hogwild" runs ``hogwild``'s defaults: with 2+ workers each keeps private copies of the hot weights
 (the "hot" column counts them); ``plain=True`` adds "hogwild, plain" runs (``hot=0``, every update in

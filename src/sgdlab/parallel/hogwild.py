@@ -315,12 +315,11 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
             hot = 0  # no other worker to share a cache line with, or every update serialized anyway
         if hot != 0:  # half the sample's blocks on that thread, the other half here after the labels
             block, starts = _sample_blocks(n)
-            sample = orders.submit(_sample_part, _kernels, stored_indptr, indices, data, d, starts[::2], block)
+            sample = orders.submit(_sample_part, stored_indptr, indices, data, d, starts[::2], block)
         first_draw = orders.submit(lambda: (draw(), stored_indptr.astype(np.int64, copy=False)))
         y = _signed_labels(y, n)
         if hot != 0:
-            squares, sampled, sampled_rows = _sample_part(_kernels, stored_indptr, indices, data, d, starts[1::2],
-                                                          block)
+            squares, sampled, sampled_rows = _sample_part(stored_indptr, indices, data, d, starts[1::2], block)
         row_ranges = _row_ranges(n, workers)
         spread = l2 == "spread"
         counts = reg = None
@@ -434,7 +433,7 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
 
 def _scale_parts(n: int, rho: float) -> list[tuple[int, int]]:
     """The parts [first, last) of an epoch's n positions that ``sgd_rows`` runs one call each with the
-    dense L2 step (rho = 1 - eta * alpha): each at most SCALE_EXPONENT / -ln(rho) rows long, so that
+    dense L2 step (rho = 1 - eta * alpha, in (0, 1]: ``hogwild`` refuses lr * alpha >= 1): each at most SCALE_EXPONENT / -ln(rho) rows long, so that
     rho^rows >= 1e-100 (one part for any n when rho = 1).
 
     >>> _scale_parts(10, 1.0)
@@ -442,7 +441,7 @@ def _scale_parts(n: int, rho: float) -> list[tuple[int, int]]:
     >>> _scale_parts(1000, float(np.exp(-0.5)))  # 460 rows a part
     [(0, 460), (460, 920), (920, 1000)]
     """
-    if rho >= 1.0 or rho <= 0.0:
+    if rho >= 1.0:
         return [(0, n)]
     rows = max(1, int(SCALE_EXPONENT / -np.log(rho)))
     return [(a, min(a + rows, n)) for a in range(0, n, rows)]
@@ -481,10 +480,12 @@ def _sample_blocks(n: int) -> tuple[int, np.ndarray]:
     return block, np.linspace(0, n - block, SQUARES_BLOCKS).astype(np.int64)
 
 
-def _sample_part(kernels, indptr, indices, data, d: int, starts: np.ndarray, block: int):
+def _sample_part(indptr, indices, data, d: int, starts: np.ndarray, block: int):
     """(sums of x_ij^2, counts, rows) of ``sampled_features`` on the blocks at ``starts``."""
+    from . import _kernels
+
     squares, counts = np.zeros(d), np.zeros(d, np.int64)
-    return squares, counts, kernels.sampled_features(indptr, indices, data, starts, block, squares, counts)
+    return squares, counts, _kernels.sampled_features(indptr, indices, data, starts, block, squares, counts)
 
 
 def _row_ranges(n: int, parts: int) -> list[tuple[int, int]]:
