@@ -22,9 +22,10 @@ from sgdlab.parallel import _kernels
 
 hogwild_module = importlib.import_module("sgdlab.parallel.hogwild")  # the package exports the function
 
-# the kernel's arguments for plain Hogwild!: no hot weights, the shrink factors' L2 step
+# the kernel's arguments for plain Hogwild!: no hot weights, the shrink factors' L2 step, indices
+# checked against the length of w
 NO_HOT = (0, 0, 0, np.empty(0), 1, _kernels.fold_locks(0), np.zeros(1, np.int64), np.empty(0, np.int32),
-          np.empty(0, np.int64), False, False, 1.0)
+          np.empty(0, np.int64), False, False, 1.0, -1)
 
 
 def sparse_problem(n=2000, d=500, density=0.02, seed=0):
@@ -688,6 +689,38 @@ def test_a_non_finite_value_in_x_is_refused_naming_its_row_and_column(value, wor
                                                    f"column {bad.indices[q]} (expected finite values)")):
         hogwild(bad, y, workers=workers)
     assert hogwild_module.live_workers() == []
+
+
+@pytest.mark.parametrize("index", [-1, -70_000, 100, 2**31 - 1])
+@pytest.mark.parametrize("workers, l2", [(1, "dense"), (2, "dense"), (2, "spread")])
+def test_a_column_index_outside_x_is_refused_naming_its_row(index, workers, l2):
+    # scipy builds such a matrix from (data, indices, indptr) without a full check; the kernels would
+    # otherwise read and write outside w
+    X, y = sparse_problem(n=5000, d=100, density=0.05)
+    bad = X.copy()
+    bad.indices[bad.indptr[1717] + 2] = index
+    with pytest.raises(ValueError, match=re.escape(f"Invalid X: row 1717 has the column index {index} "
+                                                   "(expected 0 <= index < 100, the number of columns")):
+        hogwild(bad, y, workers=workers, l2=l2)
+    assert hogwild_module.live_workers() == []
+
+
+def test_the_kernel_writes_nothing_of_a_row_with_a_bad_index_and_says_which_row():
+    X, y = sparse_problem(n=50, d=10, density=0.3)
+    X.indices[X.indptr[7]] = 10  # = d: the intercept's position if w held one
+    w = np.zeros(11)
+    order = np.array([3, 7, 9], np.int32)
+    stop = np.zeros(1, np.int64)
+    args = _kernels.SgdRowsArgs(indptr=X.indptr.astype(np.int64), indices=X.indices, data=X.data, y=y, w=w,
+                                shrink=np.ones(11), order=order, next_row=_kernels.row_counter(), eta=0.5,
+                                kind=_kernels.SQUARED, intercept_at=-1, stop=stop, lock=np.zeros(1, np.int64),
+                                n_features=10)
+    done, status, row, _ = _kernels.sgd_rows(*args)
+    assert (done, status, row, stop[0]) == (1, _kernels.BAD_INDEX, 7, 1)
+    reference = np.zeros(11)  # row 3 alone, by the step's equation
+    p = X[3].toarray().ravel()
+    reference[:10] -= 0.5 * (0.0 - y[3]) * p
+    np.testing.assert_allclose(w, reference, rtol=1e-15, atol=0)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -32,7 +32,7 @@ from typing import NamedTuple
 import numpy as np
 from llvmlite import ir
 from llvmlite.binding import llvm_version_info
-from numba import njit, types
+from numba import njit, types, uint64
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -40,7 +40,7 @@ LOG, HINGE, SQUARED = 0, 1, 2
 LOSS_CODES = {"log": LOG, "hinge": HINGE, "squared": SQUARED}
 
 # status returned by ``sgd_rows``
-OK, STOPPED, NONFINITE = 0, 1, 2
+OK, STOPPED, NONFINITE, BAD_INDEX = 0, 1, 2, 3
 TWO_TO_MINUS_53 = 2.0**-53
 # what ``label_kind`` finds
 LABELS_SIGNED, LABELS_ZERO_ONE, LABELS_OTHER = 0, 1, 2
@@ -276,12 +276,13 @@ class SgdRowsArgs(NamedTuple):
     track_loss: bool = False  # also return the sum of the rows' losses before their steps
     scaled: bool = False  # the dense L2 step by a scale (w_true = rho^k w at position k), not ``shrink``
     rho: float = 1.0  # with ``scaled``: 1 - eta * alpha, each step's decay of every feature weight
+    n_features: int = -1  # column indices must be below it (< 0: the length of ``remap``, or of ``w``)
 
 
 @njit(nogil=True, cache=True)
 def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, intercept_at, stop, lock,
              use_lock, check_every, n_hot, shared_at, private_at, base, fold_every, fold_locks, fold_ends,
-             remap, row_positions, track_loss, scaled, rho):
+             remap, row_positions, track_loss, scaled, rho, n_features):
     """One worker's part of an epoch: SGD steps on the rows of ``order``, CHUNK at a time.
 
     The workers of an epoch share ``order`` (a permutation of the rows) and the counter
@@ -325,14 +326,23 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
 
     ``stop[0]`` (another thread may set it) is read every ``check_every`` rows; with ``use_lock``
     each row's read-compute-write holds the spin lock ``lock``. Returns (rows done, status, row,
-    loss): status OK, STOPPED, or NONFINITE with the row whose prediction was not finite (a
-    non-finite value in the row, or a step size too large); with ``track_loss``, loss is the sum over
-    the rows done of loss(p, y_i) at the prediction p each was stepped from (progressive
-    validation), else 0.
+    loss): status OK, STOPPED, NONFINITE with the row whose prediction was not finite (a
+    non-finite value in the row, or a step size too large), or BAD_INDEX with the row that has a
+    column index outside [0, n_features) (nothing of that row is written: each row's indices are
+    checked before they are used, by a vectorized maximum over them, which cost no measurable time,
+    so that no pass over all of X is needed beforehand); with ``track_loss``, loss is the sum over the rows done of loss(p, y_i) at the
+    prediction p each was stepped from (progressive validation), else 0.
+
+    The row loops index with unsigned integers (``uint64``): numba adds a wrap-around of negative
+    indices to every signed one, and without it one worker's epoch ran 1.11-1.19x faster (2026-12-03,
+    an A/B of 7 rounds on the issue's 400,000 x 50,000 data, s = 0.5, 0.8, 1.1; the check of the
+    indices included). A negative column index, as unsigned, is above n_features and so is caught by
+    the same check.
     """
     m = order.shape[0]
     buffered = n_hot > 0
     positions = row_positions
+    limit = uint64(n_features if n_features >= 0 else (remap.shape[0] if buffered else w.shape[0]))
     if buffered:
         start_private(w, n_hot, shared_at, private_at, base)
     fold_countdown = fold_every
@@ -367,19 +377,29 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
             if ahead < b_end:
                 prefetch_row(indptr, indices, data, order[ahead])
             i = order[k]
-            start = indptr[i]
-            end = indptr[i + 1]
+            start = uint64(indptr[i])
+            end = uint64(indptr[i + 1])
             if use_lock:
                 acquire(lock)
+            # the row's largest column index (unsigned: a negative one is larger still), a
+            # reduction that vectorizes, before any index is used
+            largest = uint64(0)
+            for q in range(start, end):
+                largest = max(largest, uint64(indices[q]))
+            if largest >= limit:
+                if use_lock:
+                    release(lock)
+                set_flag(stop)
+                return done, BAD_INDEX, i, loss_total
             p = 0.0
             if buffered:  # two copies of the row loops, so that plain Hogwild! reads no remap
                 for q in range(start, end):
-                    j = remap[indices[q]]
+                    j = uint64(remap[uint64(indices[q])])
                     positions[q - start] = j  # for the update loop: one table read per non-zero
                     p += w[j] * data[q]
             else:
                 for q in range(start, end):
-                    p += w[indices[q]] * data[q]
+                    p += w[uint64(indices[q])] * data[q]
             p = p * scale + (w[intercept_at] if intercept_at >= 0 else 0.0)
             if not math.isfinite(p):
                 if use_lock:
@@ -394,17 +414,17 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
                 stored_step = step / scale
                 if buffered:
                     for q in range(start, end):
-                        w[positions[q - start]] -= stored_step * data[q]
+                        w[uint64(positions[q - start])] -= stored_step * data[q]
                 else:
                     for q in range(start, end):
-                        w[indices[q]] -= stored_step * data[q]
+                        w[uint64(indices[q])] -= stored_step * data[q]
             elif buffered:
                 for q in range(start, end):
-                    j = positions[q - start]
+                    j = uint64(positions[q - start])
                     w[j] = w[j] * shrink[j] - step * data[q]
             else:
                 for q in range(start, end):
-                    j = indices[q]
+                    j = uint64(indices[q])
                     w[j] = w[j] * shrink[j] - step * data[q]
             if intercept_at >= 0:
                 w[intercept_at] -= step
@@ -512,12 +532,17 @@ def shrink_factors(reg, eta, out=None):
 @njit(nogil=True, cache=True)
 def loss_sum(indptr, indices, data, y, w, first, last, kind, intercept_at):
     """sum of loss(w.x_i + b, y_i) over rows first <= i < last (b = w[intercept_at], none if < 0):
-    a worker's part of the objective, run by several threads at once on disjoint row ranges."""
+    a worker's part of the objective, run by several threads at once on disjoint row ranges. NaN if
+    a column index is outside ``w`` (unsigned indices, as in ``sgd_rows``)."""
     total = 0.0
+    limit = uint64(w.shape[0])
     for i in range(first, last):
         p = w[intercept_at] if intercept_at >= 0 else 0.0
-        for q in range(indptr[i], indptr[i + 1]):
-            p += w[indices[q]] * data[q]
+        for q in range(uint64(indptr[i]), uint64(indptr[i + 1])):
+            c = uint64(indices[q])
+            if c >= limit:
+                return math.nan
+            p += w[c] * data[q]
         total += loss_value(kind, p, y[i])
     return total
 
@@ -533,21 +558,28 @@ def objective(indptr, indices, data, y, w, n_features, alpha, kind, fit_intercep
 def count_features(indptr, indices, first, last, counts):
     """counts[j] += the stored entries of column j in rows first <= i < last (one pass, no copy of
     ``indices`` whatever its integer type; several threads count disjoint row ranges into their own
-    ``counts``)."""
-    for q in range(indptr[first], indptr[last]):
-        counts[indices[q]] += 1
+    ``counts``). Indices outside ``counts`` are skipped: ``sgd_rows`` reports them."""
+    limit = uint64(counts.shape[0])
+    for q in range(uint64(indptr[first]), uint64(indptr[last])):
+        c = uint64(indices[q])
+        if c < limit:
+            counts[c] += 1
 
 
 @njit(nogil=True, cache=True)
 def sampled_features(indptr, indices, data, starts, rows, squares, counts):
     """On the blocks of rows starts[b] <= i < starts[b] + rows (a sample of consecutive rows, read as
     a stream, where rows drawn one by one would each wait for memory): squares[j] += x_ij^2 and
-    counts[j] += 1 for each of their entries. Returns how many rows the blocks have."""
+    counts[j] += 1 for each of their entries. Returns how many rows the blocks have. Indices outside
+    ``counts`` are skipped: ``sgd_rows`` reports them."""
     total = 0
+    limit = uint64(counts.shape[0])
     for first in starts:
-        for q in range(indptr[first], indptr[first + rows]):
-            squares[indices[q]] += data[q] * data[q]
-            counts[indices[q]] += 1
+        for q in range(uint64(indptr[first]), uint64(indptr[first + rows])):
+            c = uint64(indices[q])
+            if c < limit:
+                squares[c] += data[q] * data[q]
+                counts[c] += 1
         total += rows
     return total
 

@@ -353,7 +353,7 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
             next_row=next_row, eta=lr, kind=kind, intercept_at=-1, stop=stop,
             lock=np.zeros(1, np.int64), use_lock=lock, n_hot=layout.hot.size, shared_at=layout.shared_at,
             fold_every=fold_every, fold_locks=_kernels.fold_locks(layout.hot.size), fold_ends=fold_ends,
-            track_loss=objective == "progressive", scaled=not spread)
+            track_loss=objective == "progressive", scaled=not spread, n_features=d)
         # each worker: its remap of the columns to its own copies of the hot weights, with their base,
         # and a buffer for a row's positions in w (sized once here, not by every call of the kernel)
         longest = _kernels.longest_row(indptr) if layout.hot.size else 0
@@ -371,6 +371,8 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
                 *shares[worker]._replace(order=order, eta=eta, shrink=shrink, rho=rho))
             if status == _kernels.NONFINITE:
                 _raise_non_finite(indptr, indices, data, row, epoch, worker, lr, loss)
+            if status == _kernels.BAD_INDEX:
+                _raise_bad_index(indptr, indices, row, d)
             return done, loss_total
 
         def exact_objective() -> float:
@@ -492,6 +494,13 @@ def _row_ranges(n: int, parts: int) -> list[tuple[int, int]]:
     """``parts`` contiguous ranges of rows of (nearly) equal size covering 0 .. n - 1."""
     edges = np.linspace(0, n, parts + 1).round().astype(np.int64)
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def _raise_bad_index(indptr, indices, row: int, d: int):
+    columns = indices[indptr[row]:indptr[row + 1]]
+    bad = columns[(columns < 0) | (columns >= d)]
+    raise ArgumentValueError(f"Invalid X: row {row} has the column index {bad[0]} (expected 0 <= index < "
+                             f"{d}, the number of columns: X is a malformed sparse matrix)")
 
 
 def _raise_non_finite(indptr, indices, data, row: int, epoch: int, worker: int, lr: float, loss: str):
