@@ -378,7 +378,7 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
         def exact_objective() -> float:
             totals = wait_all([pool.submit(_kernels.loss_sum, indptr, indices, data, y, w, a, b, kind, intercept)
                                for a, b in row_ranges], stop, "Hogwild", len(epoch_times))
-            return sum(totals) / n + 0.5 * alpha * float(np.dot(w[:d], w[:d]))
+            return sum(totals) / n + 0.5 * alpha * _kernels.squared_norm(w, d)
 
         # load the compiled kernel (compiling it on the very first use) before the clock starts: no rows
         _kernels.sgd_rows(*shares[0])
@@ -415,7 +415,7 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
                                              f"size lr={lr} is too large for loss={loss!r}; lower lr")
                 if objective == "progressive":
                     values.append(sum(total for _, total in results) / n
-                                  + 0.5 * alpha * float(np.dot(w[:d], w[:d])))
+                                  + 0.5 * alpha * _kernels.squared_norm(w, d))
                 elif objective == "epoch" or (objective == "final" and epoch == epochs - 1):
                     values.append(exact_objective())
     finally:
