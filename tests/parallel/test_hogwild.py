@@ -391,6 +391,17 @@ def test_at_most_max_hot_weights_by_default_the_most_frequent(monkeypatch):
     np.testing.assert_array_equal(layout_hot, np.sort(np.argsort(-counts, kind="stable")[:5]))
 
 
+@pytest.mark.parametrize("l2_bytes, expected", [(2 * 12 * 501, 20), (2 * 12 * 501 - 1, 5)])
+def test_a_quarter_of_the_hot_budget_where_w_and_its_column_table_overflow_half_the_l2(monkeypatch, l2_bytes,
+                                                                                        expected):
+    counts = np.arange(1000, 500, -1)  # d = 500 features, every one eligible at 16 rows
+    monkeypatch.setattr(hogwild_module, "MAX_HOT", 20)
+    monkeypatch.setattr(hogwild_module, "MIN_HOT_SHARE", 0.0)
+    monkeypatch.setattr(hogwild_module, "L2_BYTES", l2_bytes)  # 12 bytes a feature (w and table), 501 of them
+    hot, _ = hogwild_module.choose_hot(counts, np.zeros(500), 1000, None, 16, 0.125, False)
+    assert hot.tolist() == list(range(expected))  # the most frequent
+
+
 def test_no_hot_weights_by_default_unless_they_take_half_of_the_updates(monkeypatch):
     X, y = sparse_problem(n=20_000, d=2_000, density=0.01)  # uniform: no feature stands out
     counts = np.bincount(X.indices, minlength=2_000)

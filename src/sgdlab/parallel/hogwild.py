@@ -58,7 +58,8 @@ HYPERPARAMETERS = dict(loss=Options(*LOSSES), alpha=Real(0), epochs=Int(1), lr=R
 #   L2), 2 workers were 1.09-1.24x faster than 1 per epoch on the issue's data, s = 0.5, 0.8, 1.1 and
 #   uniform features (s = 0.5: none hot, the 8,192 took under half the updates); with nearly every
 #   feature hot (replicas, as HOGWILD!++'s, folded weight by weight) 1.22-1.57x, in an A/B of 4
-#   rounds each (docs/hogwild.md);
+#   rounds each (docs/hogwild.md). Where w and the column table do not fit in the other half
+#   (12 bytes a feature), a quarter of that (hot_budget: measured on a 512 KiB L2);
 # - none unless they take at least MIN_HOT_SHARE of all the updates: where no weights stand out (every
 #   feature about as frequent as the others) the copies cost cache and delay without taking most of
 #   the sharing away (uniform features: 8192 of 50000 took 18% of the updates, and 2 workers ran
@@ -86,7 +87,26 @@ def _l2_cache_bytes(default: int = 1 << 20) -> int:
     return default
 
 
-MAX_HOT = _l2_cache_bytes() // 2 // 16
+L2_BYTES = _l2_cache_bytes()
+MAX_HOT = L2_BYTES // 2 // 16
+
+
+def hot_budget(d: int) -> int:
+    """At most how many weights are hot with d features: MAX_HOT (their copies fill half of a core's L2)
+    where the worker's w and column table (12 bytes a feature) fit in the other half; else a quarter
+    of that (an eighth of the L2).
+
+    The second case was measured on 2026-12-03 (512 KiB L2, d = 50,000: w and the table, 600 KB,
+    already overflow it): budgets of 0, 1,024, 4,096 and 16,384, 2 workers against 1 per epoch, 8
+    interleaved rounds at each s of the issue's data. With 4,096, s = 0.5 had none hot (the 4,096 most
+    frequent take under half the updates) and ran 1.58-1.69x against 1.34-1.41x with 16,384; s = 0.8
+    and 1.1 were within the rounds' spread of 16,384 (1.39-1.77x against 1.45-1.75x). The first case is
+    what chose MAX_HOT on a 2 MiB L2 (docs/hogwild.md).
+
+    >>> hot_budget(1000) == MAX_HOT, hot_budget(10**7) == MAX_HOT // 4
+    (True, True)
+    """
+    return MAX_HOT if 12 * (d + 1) <= L2_BYTES // 2 else MAX_HOT // 4
 MIN_HOT_SHARE = 0.5
 # sup of loss''(p): log 1/4; squared 1; hinge has none (piecewise linear): 1, to be safe
 CURVATURE = {"log": 0.25, "squared": 1.0, "hinge": 1.0}
@@ -233,8 +253,9 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
         hot: how many weights get a private copy per worker. None (default): with 2+ workers and no
             lock, the features j with a fold interval k_j (below) in which they are in at least 2
             rows in k_j (d_j >= 2 n / k_j: a worker updates them twice or more between two folds),
-            at most MAX_HOT of them (the most frequent; as many as fill half of a core's L2 cache at
-            16 bytes each: 65,536 with 2 MiB), and none unless they take at least half of all the
+            at most ``hot_budget(d)`` of them (the most frequent; as many as fill half of a core's L2
+            cache at 16 bytes each, 65,536 with 2 MiB, where w and the column table fit in the other
+            half; else a quarter of that), and none unless they take at least half of all the
             updates; with 1 worker or ``lock``, none. An int: the ``hot`` most frequent weights
             whatever their values (b counting as in every row, ties to the lower column), with any
             number of workers; 0 is plain Hogwild!. Not with ``lock=True``, which serializes every
@@ -530,7 +551,7 @@ def choose_hot(counts: np.ndarray, squares: np.ndarray | None, n: int, hot: int 
     rule, step * interval * squares_j <= MAX_DELAYED_STEP; ``hot`` None: the features with such an
     interval at which counts_j * interval >= MIN_UPDATES_PER_FOLD * n.
 
-    Then, ``hot`` None: the MAX_HOT eligible ones with the largest counts, none if together they have
+    Then, ``hot`` None: the ``hot_budget(d)`` eligible ones with the largest counts, none if together they have
     less than MIN_HOT_SHARE of all the counts; an int: the ``hot`` with the largest counts whatever
     their values (the intercept counting n; at the shortest interval where the rule allows none). Ties
     go to the lower position; a feature in no row is never hot (no step touches it).
@@ -559,8 +580,9 @@ def choose_hot(counts: np.ndarray, squares: np.ndarray | None, n: int, hot: int 
         candidates = np.flatnonzero(eligible)
         intervals = eligible[candidates]
         chosen = candidates
-        if candidates.size > MAX_HOT:
-            top = _largest(all_counts[candidates], MAX_HOT)
+        budget = hot_budget(counts.size)
+        if candidates.size > budget:
+            top = _largest(all_counts[candidates], budget)
             chosen, intervals = candidates[top], intervals[top]
         if all_counts[chosen].sum() < MIN_HOT_SHARE * all_counts.sum():
             chosen, intervals = chosen[:0], intervals[:0]
