@@ -100,7 +100,7 @@ def hot_budget(d: int) -> int:
     already overflow it): budgets of 0, 1,024, 4,096 and 16,384, 2 workers against 1 per epoch, 8
     interleaved rounds at each s of the issue's data. With 4,096, s = 0.5 had none hot (the 4,096 most
     frequent take under half the updates) and ran 1.58-1.69x against 1.34-1.41x with 16,384; s = 0.8
-    and 1.1 were within the rounds' spread of 16,384 (1.39-1.77x against 1.45-1.75x). The first case is
+    and 1.1 were within the rounds' spread of 16,384 (1.39-1.88x against 1.45-1.83x). The first case is
     what chose MAX_HOT on a 2 MiB L2 (docs/hogwild.md).
 
     >>> hot_budget(1000) == MAX_HOT, hot_budget(10**7) == MAX_HOT // 4
