@@ -330,8 +330,9 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
     non-finite value in the row, or a step size too large), or BAD_INDEX with the row that has a
     column index outside [0, n_features) (nothing of that row is written: each row's indices are
     checked before they are used, by a vectorized maximum over them, which cost no measurable time,
-    so that no pass over all of X is needed beforehand); with ``track_loss``, loss is the sum over the rows done of loss(p, y_i) at the
-    prediction p each was stepped from (progressive validation), else 0.
+    so that no pass over all of X is needed beforehand); with ``track_loss``, loss is the sum over
+    the rows done of loss(p, y_i) at the prediction p each was stepped from (progressive
+    validation), else 0.
 
     The row loops index with unsigned integers (``uint64``): numba adds a wrap-around of negative
     indices to every signed one, and without it one worker's epoch ran 1.11-1.19x faster (2026-12-03,

@@ -456,8 +456,9 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
 
 def _scale_parts(n: int, rho: float) -> list[tuple[int, int]]:
     """The parts [first, last) of an epoch's n positions that ``sgd_rows`` runs one call each with the
-    dense L2 step (rho = 1 - eta * alpha, in (0, 1]: ``hogwild`` refuses lr * alpha >= 1): each at most SCALE_EXPONENT / -ln(rho) rows long, so that
-    rho^rows >= 1e-100 (one part for any n when rho = 1).
+    dense L2 step (rho = 1 - eta * alpha, in (0, 1]: ``hogwild`` refuses lr * alpha >= 1): each at
+    most SCALE_EXPONENT / -ln(rho) rows long, so that rho^rows >= 1e-100 (one part for any n when
+    rho = 1).
 
     >>> _scale_parts(10, 1.0)
     [(0, 10)]
