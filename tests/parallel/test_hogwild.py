@@ -703,8 +703,9 @@ def test_a_non_finite_value_in_x_is_refused_naming_its_row_and_column(value, wor
 
 
 @pytest.mark.parametrize("index", [-1, -70_000, 100, 2**31 - 1])
-@pytest.mark.parametrize("workers, l2", [(1, "dense"), (2, "dense"), (2, "spread")])
-def test_a_column_index_outside_x_is_refused_naming_its_row(index, workers, l2):
+@pytest.mark.parametrize("workers, l2, lock", [(1, "dense", False), (2, "dense", False), (2, "spread", False),
+                                              (2, "dense", True)])
+def test_a_column_index_outside_x_is_refused_naming_its_row(index, workers, l2, lock):
     # scipy builds such a matrix from (data, indices, indptr) without a full check; the kernels would
     # otherwise read and write outside w
     X, y = sparse_problem(n=5000, d=100, density=0.05)
@@ -712,7 +713,7 @@ def test_a_column_index_outside_x_is_refused_naming_its_row(index, workers, l2):
     bad.indices[bad.indptr[1717] + 2] = index
     with pytest.raises(ValueError, match=re.escape(f"Invalid X: row 1717 has the column index {index} "
                                                    "(expected 0 <= index < 100, the number of columns")):
-        hogwild(bad, y, workers=workers, l2=l2)
+        hogwild(bad, y, workers=workers, l2=l2, lock=lock)
     assert hogwild_module.live_workers() == []
 
 

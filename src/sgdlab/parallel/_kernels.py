@@ -380,18 +380,16 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
             i = order[k]
             start = uint64(indptr[i])
             end = uint64(indptr[i + 1])
-            if use_lock:
-                acquire(lock)
             # the row's largest column index (unsigned: a negative one is larger still), a
-            # reduction that vectorizes, before any index is used
+            # reduction that vectorizes, before any index is used (it reads only X: outside the lock)
             largest = uint64(0)
             for q in range(start, end):
                 largest = max(largest, uint64(indices[q]))
             if largest >= limit:
-                if use_lock:
-                    release(lock)
                 set_flag(stop)
                 return done, BAD_INDEX, i, loss_total
+            if use_lock:
+                acquire(lock)
             p = 0.0
             if buffered:  # two copies of the row loops, so that plain Hogwild! reads no remap
                 for q in range(start, end):
