@@ -14,7 +14,7 @@ independently of ``sgdlab.data`` (:func:`independent_data`: feature frequencies 
 workers (:func:`model_speedups`), printed with its assumptions.
 
 Part "epoch" runs the measurement of ``sgdlab hogwild`` (sgdlab.parallel.benchmark.measure: workers 1 and 2, with
-private copies of the hot weights (the default) and without (``--plain``), with the lock,
+a private replica of the weights per worker (the default) and without (``--plain``), with the lock,
 scikit-learn's SGDClassifier, round-robin rounds) on two synthetic data sets of
 the same size from ``sgdlab.data.sparse_classification``: RCV1-like power-law feature frequencies
 (the default, a few features in nearly every row) and uniform ones (``power=0``: every feature
@@ -78,7 +78,7 @@ def main(argv=None) -> None:
 
 
 def epoch_part(args) -> None:
-    """Per-epoch speed-up with and without hot copies and the lock, the control and the plot."""
+    """Per-epoch speed-up with and without replicas and the lock, the control and the plot."""
     n, d, k = parse_size(args.size)
     settings = dict(loss=args.loss, alpha=args.alpha, lr=args.lr, decay=args.decay, epochs=args.epochs)
 
@@ -186,7 +186,7 @@ def model_speedups(one, two, n: int, bytes_per_row: float, workers=(1, 2, 4, 8, 
       2 (2 T_2 / n - c));
     - the rows stream bytes_per_row from memory: k workers together get at most ``bandwidth_gb_s``
       (a 16-core server's memory system, an assumption) and each at most ``core_gb_s``;
-    - the set-up (checks, the sample for the hot weights, the first order: none of it split among
+    - the set-up (checks, the sample for the fold intervals, the first order: none of it split among
       the workers) stays as measured; the rest of the call outside the epochs (the final objective,
       split among the workers, and the epochs' hand-offs) stays as measured too (an upper bound).
     """
@@ -246,7 +246,7 @@ def calm_rounds(m) -> str:
 
 
 def private_weights_control(X, y, *, rounds: int, alpha: float, lr: float) -> list[tuple]:
-    """Epoch times of the lock-free kernel: 1 thread; 2 threads sharing w; 2 with private copies.
+    """Epoch times of the lock-free kernel: 1 thread; 2 threads sharing w; 2 with a private w each.
 
     Each round records the machine's arithmetic parallelism and the slowest core-to-core round trip
     measured before and after it.

@@ -22,10 +22,10 @@ from sgdlab.parallel import _kernels
 
 hogwild_module = importlib.import_module("sgdlab.parallel.hogwild")  # the package exports the function
 
-# the kernel's arguments for plain Hogwild!: no hot weights, the shrink factors' L2 step, indices
-# checked against the length of w
-NO_HOT = (0, 0, 0, np.empty(0), 1, _kernels.fold_locks(0), np.zeros(1, np.int64), np.empty(0, np.int32),
-          np.empty(0, np.int64), False, False, 1.0, -1)
+# the kernel's arguments for plain Hogwild!: no replica, the shrink factors' L2 step, indices checked
+# against the length of w
+NO_HOT = (0, np.empty(0), np.empty(0, np.int64), np.empty(0), 0, _kernels.fold_locks(0), np.zeros(1, np.int64),
+          False, False, 1.0, -1)
 
 
 def sparse_problem(n=2000, d=500, density=0.02, seed=0):
@@ -211,7 +211,7 @@ def test_the_dense_step_makes_no_pass_over_x_to_count_the_features(monkeypatch):
         raise AssertionError("count_features was called")
 
     monkeypatch.setattr(_kernels, "count_features", counting)
-    assert hogwild(X, y, workers=2, epochs=1).hot > 0  # hot weights chosen without the counts
+    assert hogwild(X, y, workers=2, epochs=1).hot > 0  # hot weights chosen without the counts (200 per weight)
     with pytest.raises(AssertionError, match="count_features was called"):
         hogwild(X, y, workers=2, epochs=1, l2="spread")
 
@@ -313,111 +313,108 @@ def test_one_worker_with_a_seed_is_bit_for_bit_deterministic():
 @pytest.mark.parametrize("loss", ["log", "hinge", "squared"])
 @pytest.mark.parametrize("fit_intercept", [False, True])
 @pytest.mark.parametrize("fold_every", [1, 7, None])
-def test_one_worker_with_every_weight_hot_is_the_documented_update_up_to_rounding(loss, fit_intercept,
-                                                                                 fold_every):
+@pytest.mark.parametrize("hot", [61, 5])
+def test_one_worker_on_a_replica_is_the_documented_update_up_to_rounding(loss, fit_intercept, fold_every, hot):
     X, y = sparse_problem(n=300, d=60, density=0.1)
     kwargs = dict(loss=loss, alpha=1e-3, epochs=3, lr=0.3, decay=0.8, seed=5)
-    result = hogwild(X, y, workers=1, fit_intercept=fit_intercept, hot=61, fold_every=fold_every, **kwargs)
-    assert result.hot == 60 + fit_intercept  # every feature (all 60 occur) and the intercept
+    result = hogwild(X, y, workers=1, fit_intercept=fit_intercept, hot=hot, fold_every=fold_every, **kwargs)
+    assert result.replicas
+    # 61: every feature (all 60 occur) and the intercept; 5: the others fold only at the epochs' ends
+    assert result.hot == min(hot, 60 + fit_intercept)
     # fold_every None: each weight at its own interval, the folds of prefixes of the sorted weights
-    assert len(result.fold_intervals) >= (2 if fold_every is None else 1)
+    assert len(result.fold_intervals) >= (2 if fold_every is None and hot == 61 else 1)
     w, b = reference_sgd(X, y, fit_intercept=fit_intercept, **kwargs)
     # the fold computes w + (u - base) instead of u: equal up to rounding
     np.testing.assert_allclose(result.weights, w, rtol=1e-10, atol=1e-13)
     assert result.intercept == pytest.approx(b, rel=1e-10, abs=1e-13)
 
 
-def test_fold_adds_the_private_change_to_the_shared_weight_and_restarts_the_copy():
-    # two shared hot weights at w[2:4]; the worker's copies of them at w[5:7]
-    w = np.array([0.5, -1.0, 2.0, 4.0, 0.0, 2.75, 4.0])
-    base = np.array([1.5, 4.0])  # the copies' values at the previous fold
+def test_fold_adds_the_private_change_to_the_shared_weight_and_restarts_the_replica():
+    # the shared weights of columns 3 and 1 in slots 0 and 1; the worker's replica indexed by column
+    shared = np.array([2.0, 4.0])
+    cols = np.array([3, 1])
+    u = np.array([0.5, 4.0, -1.0, 2.75])
+    base = np.array([1.5, 4.0])  # the replica's values at the previous fold
     locks = _kernels.fold_locks(2)
-    _kernels.fold(w, 2, 2, 5, base, locks)
-    # w[2]: 2.0 + (2.75 - 1.5) = 3.25 (another worker had moved it from 1.5 to 2.0); w[3] unchanged
-    np.testing.assert_array_equal(w, [0.5, -1.0, 3.25, 4.0, 0.0, 3.25, 4.0])
+    _kernels.fold(u, shared, cols, 2, base, locks)
+    # column 3: 2.0 + (2.75 - 1.5) = 3.25 (another worker had moved it from 1.5 to 2.0); column 1 unchanged
+    np.testing.assert_array_equal(shared, [3.25, 4.0])
+    np.testing.assert_array_equal(u, [0.5, 4.0, -1.0, 3.25])  # columns 0 and 2: not folded, untouched
     np.testing.assert_array_equal(base, [3.25, 4.0])
     assert not locks.any()  # released
 
 
+def test_a_fold_of_a_prefix_folds_only_its_slots():
+    shared, cols, base = np.zeros(3), np.array([2, 0, 1]), np.zeros(3)
+    u = np.array([1.0, 2.0, 3.0])  # every column moved since the previous fold
+    _kernels.fold(u, shared, cols, 1, base, _kernels.fold_locks(3))
+    np.testing.assert_array_equal(shared, [3.0, 0.0, 0.0])  # slot 0 (column 2) only
+    np.testing.assert_array_equal(base, [3.0, 0.0, 0.0])
+
+
+def test_a_replica_starts_as_the_shared_weights():
+    u, base = np.full(4, 9.0), np.full(3, 9.0)
+    _kernels.start_replica(u, np.array([1.0, 2.0, 3.0]), np.array([3, 0, 1]), 3, base)
+    np.testing.assert_array_equal(u, [2.0, 3.0, 9.0, 1.0])  # column 2 has no slot: not written
+    np.testing.assert_array_equal(base, [1.0, 2.0, 3.0])
+
+
 @njit(nogil=True, cache=True)
-def _add_and_fold(w, private_at, base, locks, times):
+def _add_and_fold(u, shared, cols, base, locks, times):
     for _ in range(times):
-        w[private_at] += 1.0  # one private step of +1 on the hot weight w[0], then a fold
-        _kernels.fold(w, 1, 0, private_at, base, locks)
+        u[0] += 1.0  # one private step of +1 on the hot weight (column 0), then a fold
+        _kernels.fold(u, shared, cols, 1, base, locks)
 
 
 def test_concurrent_folds_lose_no_addition():
-    w = np.zeros(1 + 2 * 16)
-    bases = [np.zeros(1), np.zeros(1)]
+    shared, cols = np.zeros(1), np.zeros(1, np.int64)
+    replicas, bases = [np.zeros(1), np.zeros(1)], [np.zeros(1), np.zeros(1)]
     locks = _kernels.fold_locks(1)
-    _add_and_fold(w, 8, bases[0], locks, 1)  # compiled before the threads start
-    w[:] = 0.0
-    bases[0][0] = 0.0
-    threads = [threading.Thread(target=_add_and_fold, args=(w, at, base, locks, 300_000))
-               for at, base in zip((8, 24), bases)]
+    _add_and_fold(replicas[0], shared, cols, bases[0], locks, 1)  # compiled before the threads start
+    shared[0] = replicas[0][0] = bases[0][0] = 0.0
+    threads = [threading.Thread(target=_add_and_fold, args=(u, shared, cols, base, locks, 300_000))
+               for u, base in zip(replicas, bases)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=30)
-    assert w[0] == 600_000.0  # without the lock, two interleaved read-add-writes lose one addition
+    assert shared[0] == 600_000.0  # without the lock, two interleaved read-add-writes lose one addition
 
 
-def test_hot_weights_by_default_only_with_several_workers_and_no_lock():
+def test_replicas_by_default_only_with_several_workers_no_lock_and_enough_non_zeros_per_weight():
+    X, y = sparse_classification(4000, 500, 20, seed=0)  # 80,000 non-zeros, 160 per weight
+    assert hogwild(X, y, workers=2, epochs=1).replicas
+    assert hogwild(X, y, workers=2, epochs=1, fit_intercept=True).replicas
+    assert not hogwild(X, y, workers=1, epochs=1).replicas
+    assert not hogwild(X, y, workers=2, epochs=1, lock=True).replicas
+    plain = hogwild(X, y, workers=2, epochs=1, hot=0)
+    assert not plain.replicas and plain.hot == 0 and plain.fold_every == 0
+    assert hogwild(X, y, workers=1, epochs=1, hot=5).replicas  # asked for
+    thin = X[:60]  # 60 rows: at most 1,200 non-zeros, under 4 per weight
+    assert thin.nnz < hogwild_module.MIN_NONZEROS_PER_WEIGHT * (500 + 1) <= X.nnz
+    assert not hogwild(thin, y[:60], workers=2, epochs=1).replicas
+
+
+def test_by_default_the_hot_weights_are_those_updated_twice_per_fold_even_the_heavy_ones():
     X, y = sparse_classification(4000, 500, 10, seed=0)  # power-law feature frequencies
     X = sp.hstack([X, sp.csr_matrix(np.full((4000, 1), 0.5))]).tocsr()  # in every row, but heavy
     counts = np.bincount(X.indices, minlength=X.shape[1])
     squares = np.asarray(X.multiply(X).mean(axis=0)).ravel()
-    # updated at least twice per fold_every = 50 rows, and lr * fold_every * 1/4 (log loss) *
-    # mean(x^2) <= 0.5
-    expected = int(np.sum((counts * 50 >= 2 * 4000) & (0.5 * 50 * 0.25 * squares <= 0.5)))
+    # updated at least twice per fold_every = 50 rows; the last, in every row, is too heavy for the
+    # delay rule (lr * fold_every * 1/4 (log loss) * mean(x^2) > 0.5) and folds at 50 rows all the same
+    expected = int(np.sum(counts * 50 >= 2 * 4000))
     assert 10 <= expected < 100 and counts[-1] == 4000 and 0.5 * 50 * 0.25 * squares[-1] > 0.5
-    assert hogwild(X, y, workers=2, epochs=1, fold_every=50).hot == expected
-    assert hogwild(X, y, workers=2, epochs=1, fold_every=50, fit_intercept=True).hot == expected  # b too heavy
-    assert hogwild(X, y, workers=2, epochs=1, fold_every=50, lr=0.001, fit_intercept=True).hot == \
-        int(np.sum(counts * 50 >= 2 * 4000)) + 1  # small steps: the heavy feature and b are hot too
-    assert hogwild(X, y, workers=1, epochs=1, fold_every=50).hot == 0
-    assert hogwild(X, y, workers=2, epochs=1, fold_every=50, lock=True).hot == 0
-    assert hogwild(X, y, workers=2, epochs=1, hot=0).hot == 0
-
-
-def test_at_most_max_hot_weights_by_default_the_most_frequent(monkeypatch):
-    X, y = sparse_classification(4000, 500, 10, seed=0)
-    counts = np.bincount(X.indices, minlength=X.shape[1])
-    monkeypatch.setattr(hogwild_module, "MAX_HOT", 5)
-    monkeypatch.setattr(hogwild_module, "MIN_HOT_SHARE", 0.0)  # 5 features take less than half
     result = hogwild(X, y, workers=2, epochs=1, fold_every=50)
-    assert result.hot == 5 and int(np.sum(counts * 50 >= 2 * 4000)) > 5
-    layout_hot = hogwild_module.hot_weights(counts, np.zeros(X.shape[1]), 4000, None, 50, 0.125, False)
-    np.testing.assert_array_equal(layout_hot, np.sort(np.argsort(-counts, kind="stable")[:5]))
+    assert result.replicas and result.hot == expected and result.fold_intervals == {50: expected}
+    assert hogwild(X, y, workers=2, epochs=1, fold_every=50, fit_intercept=True).hot == expected + 1  # and b
 
 
-@pytest.mark.parametrize("l2_bytes, expected", [(2 * 12 * 501, 20), (2 * 12 * 501 - 1, 5)])
-def test_a_quarter_of_the_hot_budget_where_w_and_its_column_table_overflow_half_the_l2(monkeypatch, l2_bytes,
-                                                                                        expected):
-    counts = np.arange(1000, 500, -1)  # d = 500 features, every one eligible at 16 rows
-    monkeypatch.setattr(hogwild_module, "MAX_HOT", 20)
-    monkeypatch.setattr(hogwild_module, "MIN_HOT_SHARE", 0.0)
-    monkeypatch.setattr(hogwild_module, "L2_BYTES", l2_bytes)  # 12 bytes a feature (w and table), 501 of them
-    hot, _ = hogwild_module.choose_hot(counts, np.zeros(500), 1000, None, 16, 0.125, False)
-    assert hot.tolist() == list(range(expected))  # the most frequent
-
-
-def test_no_hot_weights_by_default_unless_they_take_half_of_the_updates(monkeypatch):
-    X, y = sparse_problem(n=20_000, d=2_000, density=0.01)  # uniform: no feature stands out
-    counts = np.bincount(X.indices, minlength=2_000)
-    assert np.all(counts * 512 >= 2 * 20_000)  # every feature updated twice per 512 rows: eligible
-    monkeypatch.setattr(hogwild_module, "MAX_HOT", 200)  # the 200 most frequent: ~10% of the updates
-    assert hogwild(X, y, workers=2, epochs=1, fold_every=512).hot == 0
-    monkeypatch.setattr(hogwild_module, "MIN_HOT_SHARE", 0.05)
-    assert hogwild(X, y, workers=2, epochs=1, fold_every=512).hot == 200
-
-
-def test_each_hot_weight_folds_at_the_longest_interval_its_delay_rule_allows():
+def test_a_weight_too_heavy_for_every_interval_folds_at_the_shortest():
     # n = 1000 rows, log loss at lr 0.5: step 0.125; the rule: 0.125 * interval * q_j <= 0.5
     counts = np.array([1000, 900, 800, 700])
     squares = np.array([0.05, 1e-3, 1e-5, 0.5])  # limits 80, 4000, 400000, 8 rows
     hot, intervals = hogwild_module.choose_hot(counts, squares, 1000, None, None, 0.125, False)
-    assert hot.tolist() == [0, 1, 2] and intervals.tolist() == [64, 2048, 65536]  # 3: not even 16 rows
+    assert hot.tolist() == [3, 0, 1, 2] and intervals.tolist() == [16, 64, 2048, 65536]  # 3: not even 16 rows
     assert hogwild_module.FOLD_INTERVALS == tuple(16 * 2**k for k in range(13))  # 16 .. 65536
 
 
@@ -428,11 +425,9 @@ def test_a_weight_is_hot_only_if_a_worker_updates_it_twice_within_its_interval()
 
 
 def test_a_given_fold_interval_is_every_hot_weights():
-    counts, squares = np.array([1000, 900, 800]), np.array([0.05, 1e-3, 1e-5])
-    hot, intervals = hogwild_module.choose_hot(counts, squares, 1000, None, 64, 0.125, False)
-    assert hot.tolist() == [0, 1, 2] and intervals.tolist() == [64, 64, 64]
+    counts, squares = np.array([1000, 900, 800, 10]), np.array([0.05, 1e-3, 1e-5, 1e-5])
     hot, intervals = hogwild_module.choose_hot(counts, squares, 1000, None, 128, 0.125, False)
-    assert hot.tolist() == [1, 2]  # 0 is too heavy for 128 rows
+    assert hot.tolist() == [0, 1, 2] and intervals.tolist() == [128, 128, 128]  # 3: 1.3 rows in 128
 
 
 def test_the_lock_changes_the_timing_only():
@@ -448,7 +443,7 @@ def test_two_workers_reach_the_objective_of_one_within_one_percent(lock, hot):
     X, y = sparse_classification(20_000, 5_000, 20, seed=1)  # power-law: hot features by default
     one = hogwild(X, y, workers=1, epochs=4, alpha=1e-5, seed=1)
     two = hogwild(X, y, workers=2, epochs=4, alpha=1e-5, seed=1, lock=lock, hot=hot, objective="epoch")
-    assert two.workers == 2 and (two.hot > 0) == (hot is None and not lock)
+    assert two.workers == 2 and two.replicas == (hot is None and not lock)
     assert abs(two.objective[-1] / one.objective[-1] - 1) < 0.01
     assert two.objective[-1] < two.objective[0] < np.log(2)
     assert two.accuracy(X, y) > 0.9
@@ -748,7 +743,7 @@ def test_csr_input_with_float64_or_float32_values_is_never_copied(dtype):
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert result.hot > 0  # the hot copies' path, with its column remaps
+    assert result.replicas  # each worker's replica of the weights
     assert peak < X.indices.nbytes / 2  # O(n + d) arrays only: a copy of the indices alone is 8 MB
 
 

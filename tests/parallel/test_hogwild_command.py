@@ -65,7 +65,7 @@ def test_l2_spread_runs_the_papers_step_and_the_header_says_which():
     assert objective["dense"] != objective["spread"]  # the two steps differ (alpha 1e-6: in the last digits)
 
 
-def test_plain_adds_a_run_without_hot_copies_per_worker_count_above_one():
+def test_plain_adds_a_run_without_replicas_per_worker_count_above_one():
     result = invoke("--synthetic", "tiny", "--workers", "1,2", "--plain", "--baseline", "none",
                     "--epochs", "2", "--fold-every", "256")
     assert result.exit_code == 0, result.output

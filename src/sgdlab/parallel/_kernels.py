@@ -12,15 +12,14 @@ on a lock whose holder was descheduled gives its core back) and a cache prefetch
 in random order, and fetching each row from memory only when it is needed costs more than its
 update; asking for the rows a few steps ahead hides that latency (2.7x faster on a 120 MB matrix).
 
-Hot weights: ``w`` may hold, after the feature weights, a shared region with the most frequently
-updated weights, one after the other, then a private region per worker with its copy of them; the
-worker reads each column j as position remap[j] of ``w`` (its own remap, built once in ``hogwild``, of
-d + 1 entries: j itself, or the copy's position for a hot feature), so the input's column indices
-are used as they are, never copied, and ``fold`` adds the worker's change to the shared region, each
-hot weight at its own interval (a power of 2 times ``fold_every``; the weights sorted by interval, so
-that a fold is of a prefix of them), holding a spin lock per block of hot weights so that two
-workers' folds of the same weight never interleave (the row updates take no lock; an atomic add per weight cost ~20
-cycles, 6% of the row time at 2 hot weights per row).
+Replicas (HOGWILD!++'s, folded weight by weight): with ``n_fold`` > 0 the ``w`` a worker steps on is
+its private replica of all the weights, indexed by column as the shared ones are (so the input's
+column indices are used as they are, never copied, and a row's loops read no table); ``fold`` adds
+the worker's change to the shared weights, kept in a separate array in the order of their fold
+intervals (a power of 2 times ``fold_every``: a fold is of a prefix of them, contiguous, so a cache
+line of it holds only weights that fold together), holding a spin lock per block of them so that two
+workers' folds of the same weight never interleave (the row updates take no lock; an atomic add per
+weight cost ~20 cycles, 6% of the row time at 2 hot weights per row).
 """
 
 from __future__ import annotations
@@ -250,11 +249,11 @@ class SgdRowsArgs(NamedTuple):
     defaults are plain Hogwild! (no hot weights) without the lock."""
 
     indptr: np.ndarray  # the rows (CSR): row pointers, int64
-    indices: np.ndarray  # the worker's column indices (its hot features point to its copies)
+    indices: np.ndarray  # the column indices
     data: np.ndarray  # the values
     y: np.ndarray  # labels in {-1, +1}
-    w: np.ndarray  # the shared weights (then the hot weights' regions)
-    shrink: np.ndarray  # per position of w: max(0, 1 - eta * alpha * n / d_j) (shrink_factors; not read if scaled)
+    w: np.ndarray  # the weights the steps update: the shared ones, or with n_fold > 0 the worker's replica
+    shrink: np.ndarray  # per column: max(0, 1 - eta * alpha * n / d_j) (shrink_factors; not read if scaled)
     order: np.ndarray  # the epoch's permutation of the rows
     next_row: np.ndarray  # the workers' shared position in ``order`` (row_counter)
     eta: float  # the step size
@@ -264,25 +263,23 @@ class SgdRowsArgs(NamedTuple):
     lock: np.ndarray  # the spin lock of ``use_lock``
     use_lock: bool = False
     check_every: int = CHECK_EVERY
-    n_hot: int = 0
-    shared_at: int = 0
-    private_at: int = 0
-    base: np.ndarray = np.empty(0)  # (unused without hot weights)
-    fold_every: int = 1  # rows between two folds of the hot weights' first fold_ends[phase]
+    n_fold: int = 0  # > 0: ``w`` is the worker's replica, and n_fold weights (all of them) fold into ``shared``
+    shared: np.ndarray = np.empty(0)  # with a replica: the shared weights, slot s holding column cols[s]
+    cols: np.ndarray = np.empty(0, np.int64)  # with a replica: the column of each slot of ``shared``
+    base: np.ndarray = np.empty(0)  # with a replica: each slot's value at the worker's previous fold
+    fold_every: int = 0  # rows between two folds of the first fold_ends[phase] slots (<= 0: none)
     fold_locks: np.ndarray = np.zeros(LOCK_STRIDE, np.int64)
-    fold_ends: np.ndarray = np.zeros(1, np.int64)  # per phase: how many hot weights (a prefix) to fold
-    remap: np.ndarray = np.empty(0, np.int32)  # with hot weights: column j -> its position in w
-    row_positions: np.ndarray = np.empty(0, np.int64)  # with hot weights: >= the longest row's length
+    fold_ends: np.ndarray = np.zeros(1, np.int64)  # per phase: how many slots (a prefix) to fold
     track_loss: bool = False  # also return the sum of the rows' losses before their steps
     scaled: bool = False  # the dense L2 step by a scale (w_true = rho^k w at position k), not ``shrink``
     rho: float = 1.0  # with ``scaled``: 1 - eta * alpha, each step's decay of every feature weight
-    n_features: int = -1  # column indices must be below it (< 0: the length of ``remap``, or of ``w``)
+    n_features: int = -1  # column indices must be below it (< 0: the length of ``w``)
 
 
 @njit(nogil=True, cache=True)
 def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, intercept_at, stop, lock,
-             use_lock, check_every, n_hot, shared_at, private_at, base, fold_every, fold_locks, fold_ends,
-             remap, row_positions, track_loss, scaled, rho, n_features):
+             use_lock, check_every, n_fold, shared, cols, base, fold_every, fold_locks, fold_ends, track_loss,
+             scaled, rho, n_features):
     """One worker's part of an epoch: SGD steps on the rows of ``order``, CHUNK at a time.
 
     The workers of an epoch share ``order`` (a permutation of the rows) and the counter
@@ -312,17 +309,15 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
     feature weights by s_m (m = len(order)) afterwards, and keeps s_m representable (``hogwild``
     splits an epoch into as many calls as that needs).
 
-    Hot weights: the shared hot weight w[shared_at + s] (s = 0 .. n_hot - 1) has this worker's copy
-    at w[private_at + s]; with n_hot > 0 a row's column j is read as position ``remap[j]`` of w,
-    which is j for every other feature and the copy's position for a hot one (read once per
-    non-zero: the prediction loop keeps the row's positions in ``row_positions``, a buffer of the
-    worker's at least as long as the longest row, for the update loop; ``intercept_at`` too
-    points at the copy if the intercept is hot), so the steps above update the copy. The copy
-    starts as the shared value; every ``fold_every`` rows ``fold`` adds the copies' changes to the
-    shared weights for the first ``fold_ends[phase]`` of them, phase counting those folds modulo
-    ``len(fold_ends)``, and at the end for all (``fold_locks``: see ``fold``): the hot weights are
-    sorted by their fold interval, a multiple of ``fold_every``, so each fold is of a prefix. With
-    n_hot = 0 this is plain Hogwild! (``remap`` and ``fold_ends`` unused).
+    Replica (``n_fold`` > 0): ``w`` is this worker's private copy of every weight, column j at w[j]
+    (the intercept at ``intercept_at``), and the shared weights are ``shared``, slot s holding
+    column cols[s] (s < n_fold). The replica and ``base`` start as the shared values; every
+    ``fold_every`` rows ``fold`` adds the replica's changes to the shared weights for the first
+    ``fold_ends[phase]`` slots, phase counting those folds modulo ``len(fold_ends)``, and at the end
+    for all n_fold (``fold_locks``: see ``fold``): the slots are sorted by their weights' fold
+    intervals, multiples of ``fold_every``, so each fold is of a prefix. With n_fold = 0 this is plain
+    Hogwild!, every step on the shared ``w`` (``shared``, ``cols``, ``base`` and ``fold_ends``
+    unused).
 
     ``stop[0]`` (another thread may set it) is read every ``check_every`` rows; with ``use_lock``
     each row's read-compute-write holds the spin lock ``lock``. Returns (rows done, status, row,
@@ -341,11 +336,10 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
     the same check.
     """
     m = order.shape[0]
-    buffered = n_hot > 0
-    positions = row_positions
-    limit = uint64(n_features if n_features >= 0 else (remap.shape[0] if buffered else w.shape[0]))
-    if buffered:
-        start_private(w, n_hot, shared_at, private_at, base)
+    replica = n_fold > 0
+    limit = uint64(n_features if n_features >= 0 else w.shape[0])
+    if replica:
+        start_replica(w, shared, cols, n_fold, base)
     fold_countdown = fold_every
     phase = 0
     countdown = 0
@@ -361,8 +355,8 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
         for k in range(a, a_end):
             if countdown == 0:
                 if _load_relaxed(stop) != 0:
-                    if buffered:
-                        fold(w, n_hot, shared_at, private_at, base, fold_locks)
+                    if replica:
+                        fold(w, shared, cols, n_fold, base, fold_locks)
                     return done, STOPPED, -1, loss_total
                 countdown = check_every
             countdown -= 1
@@ -391,14 +385,8 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
             if use_lock:
                 acquire(lock)
             p = 0.0
-            if buffered:  # two copies of the row loops, so that plain Hogwild! reads no remap
-                for q in range(start, end):
-                    j = uint64(remap[uint64(indices[q])])
-                    positions[q - start] = j  # for the update loop: one table read per non-zero
-                    p += w[j] * data[q]
-            else:
-                for q in range(start, end):
-                    p += w[uint64(indices[q])] * data[q]
+            for q in range(start, end):
+                p += w[uint64(indices[q])] * data[q]
             p = p * scale + (w[intercept_at] if intercept_at >= 0 else 0.0)
             if not math.isfinite(p):
                 if use_lock:
@@ -411,16 +399,8 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
             if scaled:
                 scale *= rho
                 stored_step = step / scale
-                if buffered:
-                    for q in range(start, end):
-                        w[uint64(positions[q - start])] -= stored_step * data[q]
-                else:
-                    for q in range(start, end):
-                        w[uint64(indices[q])] -= stored_step * data[q]
-            elif buffered:
                 for q in range(start, end):
-                    j = uint64(positions[q - start])
-                    w[j] = w[j] * shrink[j] - step * data[q]
+                    w[uint64(indices[q])] -= stored_step * data[q]
             else:
                 for q in range(start, end):
                     j = uint64(indices[q])
@@ -430,24 +410,24 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
             if use_lock:
                 release(lock)
             done += 1
-            if buffered:
+            if replica:
                 fold_countdown -= 1
                 if fold_countdown == 0:
-                    fold(w, fold_ends[phase], shared_at, private_at, base, fold_locks)
+                    fold(w, shared, cols, fold_ends[phase], base, fold_locks)
                     phase = phase + 1 if phase + 1 < fold_ends.shape[0] else 0
                     fold_countdown = fold_every
         a, a_end = b, b_end
         b = min(_fetch_add(next_row, CHUNK), m)
         b_end = min(b + CHUNK, m)
-    if buffered:
-        fold(w, n_hot, shared_at, private_at, base, fold_locks)
+    if replica:
+        fold(w, shared, cols, n_fold, base, fold_locks)
     return done, OK, -1, loss_total
 
 
 @njit(nogil=True, cache=True)
 def paper_sgd_rows(indptr, indices, data, y, w, reg, order, eta, kind, intercept_at):
     """The Hogwild! step of Niu, Recht, Re & Wright (2011), plainly: the rows of ``order`` in turn,
-    in place on ``w``, as one worker (no chunks, prefetches, locks or hot copies): the readable
+    in place on ``w``, as one worker (no chunks, prefetches, locks or replicas): the readable
     reference of :func:`sgd_rows`, which computes the same while eta * reg_v <= 1 (it clamps the
     factor 1 - eta * reg_v at 0: a large step on a rare feature stops the weight at 0, never flips
     it).
@@ -479,42 +459,43 @@ def row_counter() -> np.ndarray:
 
 
 @njit(nogil=True, cache=True)
-def start_private(w, n_hot, shared_at, private_at, base):
-    """A worker's private copy of the hot weights, and its base, start as the shared values."""
-    for s in range(n_hot):
-        value = w[shared_at + s]
-        w[private_at + s] = value
+def start_replica(w, shared, cols, n_fold, base):
+    """A worker's replica ``w`` and its ``base`` start as the shared values: w[cols[s]] = base[s] = shared[s]."""
+    for s in range(n_fold):
+        value = shared[s]
+        w[uint64(cols[s])] = value
         base[s] = value
 
 
 @njit(nogil=True, cache=True)
-def fold(w, n_hot, shared_at, private_at, base, fold_locks):
-    """For each hot weight s < n_hot, with v = w[shared_at + s] the shared value, u = w[private_at + s] the
-    worker's copy and base[s] the copy's value at the previous fold:
+def fold(w, shared, cols, count, base, fold_locks):
+    """For each slot s < count, with v = shared[s] the shared value of column j = cols[s], u = w[j] the
+    worker's replica of it and base[s] the replica's value at the previous fold:
 
         v <- v + (u - base_s)      (the worker's change since then: none of it is lost)
-        u <- base_s <- v           (the copy goes on from the shared value, others' changes in)
+        u <- base_s <- v           (the replica goes on from the shared value, others' changes in)
 
-    Block b of FOLD_BLOCK hot weights is folded holding the spin lock fold_locks[LOCK_STRIDE * b]:
-    only folds write the shared hot weights, so two folds never interleave their read-add-writes of
-    a weight. The shared lines are asked for, to write, two lines ahead.
+    Block b of FOLD_BLOCK slots is folded holding the spin lock fold_locks[LOCK_STRIDE * b]: only
+    folds write the shared weights, so two folds never interleave their read-add-writes of a weight.
+    The shared lines are asked for, to write, two lines ahead.
     """
-    for first in range(0, n_hot, FOLD_BLOCK):
+    for first in range(0, count, FOLD_BLOCK):
         block_lock = fold_locks[LOCK_STRIDE * (first // FOLD_BLOCK):]
         acquire(block_lock)
-        for s in range(first, min(first + FOLD_BLOCK, n_hot)):
-            if s + FOLD_PREFETCH_AHEAD < n_hot:
-                _prefetch_for_write(w, shared_at + s + FOLD_PREFETCH_AHEAD)
-            value = w[shared_at + s] + (w[private_at + s] - base[s])
-            w[shared_at + s] = value
-            w[private_at + s] = value
+        for s in range(first, min(first + FOLD_BLOCK, count)):
+            if s + FOLD_PREFETCH_AHEAD < count:
+                _prefetch_for_write(shared, s + FOLD_PREFETCH_AHEAD)
+            j = uint64(cols[s])
+            value = shared[s] + (w[j] - base[s])
+            shared[s] = value
+            w[j] = value
             base[s] = value
         release(block_lock)
 
 
-def fold_locks(n_hot: int) -> np.ndarray:
-    """The spin locks of ``fold`` for ``n_hot`` hot weights, each on its own cache line."""
-    return np.zeros(LOCK_STRIDE * max(1, -(-n_hot // FOLD_BLOCK)), np.int64)
+def fold_locks(n_fold: int) -> np.ndarray:
+    """The spin locks of ``fold`` for ``n_fold`` slots, each on its own cache line."""
+    return np.zeros(LOCK_STRIDE * max(1, -(-n_fold // FOLD_BLOCK)), np.int64)
 
 
 @njit(nogil=True, cache=True)
@@ -646,30 +627,19 @@ def longest_intervals(step_squares, intervals, max_step):
 @njit(nogil=True, cache=True)
 def eligible_intervals(counts, squares, step, n, fold_every, intervals, min_updates, max_step):
     """Per weight j, the fold interval it is hot at by ``hogwild.choose_hot``'s default rule, 0 if none:
-    k = ``fold_every`` if > 0, else the longest of ``intervals`` (ascending), with step * squares[j] * k
-    <= max_step (the delay rule), and then only if counts[j] * k >= min_updates * n (a worker updates
-    it at least min_updates times between two of its folds). One pass, for the d + 1 weights."""
+    k = ``fold_every`` if > 0, else the longest of ``intervals`` (ascending) with step * squares[j] * k
+    <= max_step (the delay rule), the shortest if none is; and then only if counts[j] * k >=
+    min_updates * n (a worker updates it at least min_updates times between two of its folds). One
+    pass, for the d + 1 weights."""
     out = np.zeros(counts.shape[0], np.int64)
     for j in range(counts.shape[0]):
         if counts[j] < 1.0:
             continue
-        sq = step * squares[j]
-        if fold_every > 0:
-            k = fold_every if fold_every * sq <= max_step else 0
-        else:
-            k = longest_interval(sq, intervals, max_step)
-        if k > 0 and counts[j] * k >= min_updates * n:
+        k = fold_every
+        if k <= 0:
+            k = max(longest_interval(step * squares[j], intervals, max_step), intervals[0])
+        if counts[j] * k >= min_updates * n:
             out[j] = k
-    return out
-
-
-@njit(nogil=True, cache=True)
-def column_table(hot, at, out):
-    """A worker's column table: out[j] = j, except out[hot[s]] = at + s (its copy of hot weight s)."""
-    for j in range(out.shape[0]):
-        out[j] = j
-    for s in range(hot.shape[0]):
-        out[hot[s]] = at + s
     return out
 
 
@@ -705,15 +675,6 @@ def label_kind(y):
     if ones + zeros == y.shape[0]:
         return LABELS_ZERO_ONE
     return LABELS_OTHER
-
-
-@njit(nogil=True, cache=True)
-def longest_row(indptr):
-    """The largest number of stored entries in a row (0 for no rows)."""
-    longest = 0
-    for i in range(indptr.shape[0] - 1):
-        longest = max(longest, indptr[i + 1] - indptr[i])
-    return longest
 
 
 @njit(nogil=True, cache=True)

@@ -18,9 +18,10 @@ L2 term to all coordinates at each step (by rescaling w), as Hogwild!'s default 
 (``l2="spread"``: to the row's coordinates scaled by 1/frequency): the same objective, which all report
 (scikit-learn's computed after the clock stops).
 
-"hogwild" runs ``hogwild``'s defaults: with 2+ workers each keeps private copies of the hot weights
-(the "hot" column counts them); ``plain=True`` adds "hogwild, plain" runs (``hot=0``, every update in
-place, the paper's algorithm as such) for each worker count above 1.
+"hogwild" runs ``hogwild``'s defaults: with 2+ workers each steps on a private replica of the weights
+and folds it into the shared ones (the "hot weights" column counts those that fold during an epoch);
+``plain=True`` adds "hogwild, plain" runs (``hot=0``, every update on the shared weights, the paper's
+algorithm as such) for each worker count above 1.
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ class Run:
     workers: int
     lock: bool
     hot: int | None = None  # hogwild's ``hot`` argument (None: its default)
-    hot_weights: int = 0  # how many weights each worker kept a private copy of (last round)
-    fold_every: int = 0  # rows between two folds of those copies (last round)
+    hot_weights: int = 0  # how many of the replicas' weights folded during an epoch (last round)
+    fold_every: int = 0  # the shortest interval, in rows, between two of those folds (last round)
     round_times: list[list[float]] = field(default_factory=list)  # per round: seconds of each epoch
     wall_times: list[float] = field(default_factory=list)  # per round: seconds of the whole call
     setup_times: list[float] = field(default_factory=list)  # per round: seconds before the first epoch
@@ -126,7 +127,7 @@ def measure(X_train, y_train, X_test=None, y_test=None, *, workers: list[int], l
     """Time each contender ``repeats`` times, round-robin, on the same data; see the module docstring.
 
     Contenders: Hogwild! with each worker count (``hogwild``'s defaults, ``fold_every``, ``l2``), with
-    ``plain`` the same without hot copies (``hot=0``) for each worker count above 1, with ``lock``
+    ``plain`` the same without replicas (``hot=0``) for each worker count above 1, with ``lock``
     the same with ``lock=True``, and scikit-learn's SGDClassifier, per epoch and as one ``fit``, if
     ``baseline == "sklearn"`` (``"sklearn-fit"``: as one ``fit`` only). Every
     round starts with a check of the machine's parallelism (max(workers) threads of pure arithmetic
@@ -240,8 +241,8 @@ def core_to_core_round_trip_ns(rounds: int = 20_000) -> float:
 
 def format_table(m: Measurement) -> str:
     """The Markdown table: the whole call and its set-up, time per epoch, updates/s, speed-ups (whole
-    call and per epoch), final objective, test accuracy, and how many hot weights each worker kept a
-    private copy of."""
+    call and per epoch), final objective, test accuracy, and how many of the replicas' weights folded
+    during an epoch (hot)."""
     ref = m.reference()
     ref_label = f"{ref.workers} worker" + ("s" if ref.workers > 1 else "") if ref else "-"
     lines = [f"| run | workers | whole call (s) | set-up (% of an epoch) | s/epoch (median) | s/epoch (best) "

@@ -30,10 +30,11 @@ def cli_hogwild(
     lock: Annotated[bool, typer.Option("--lock", help="Also run each worker count with a lock around each "
                                                       "update (the serialized baseline).")] = False,
     plain: Annotated[bool, typer.Option("--plain", help="Also run each worker count above 1 without "
-                                                        "private copies of the hot weights (hot=0).")] = False,
+                                                        "replicas: plain Hogwild!, every step on the shared "
+                                                        "weights (hot=0).")] = False,
     fold_every: Annotated[int | None, typer.Option(
-        help="Rows between two folds of a worker's private copies of the hot weights (default: chosen "
-             "from the data).")] = None,
+        help="Rows between two folds of the hot weights of a worker's replica into the shared ones "
+             "(default: each weight's own, chosen from the data).")] = None,
     l2: Annotated[str, typer.Option(help="How the L2 term's step is taken: dense (every weight decays by "
                                          "1 - lr * alpha at every step, kept in a scale: SGD on the objective "
                                          "itself, as scikit-learn's) or spread (the paper's: over the rows "

@@ -7,12 +7,13 @@ their unsynchronized writes rarely collide and the speed-up is close to the numb
 
 What the paper's "rarely" does not cover is the hardware's unit of sharing, a cache line: the
 weights of the most frequent features (and the intercept) are written by every worker at nearly
-every row, and each such write waits for the line to come over from the other core. So by default,
-with several workers, each worker keeps a private copy of those *hot* weights and adds its change
-to the shared ones every 16 to 65,536 rows, each weight at its own interval (no change is lost): a
-bounded delay, which the paper's analysis allows. Where the cache holds them, that is nearly every
-weight (HOGWILD!++'s per-worker replicas, folded weight by weight); the rest are updated in place as
-in the paper. docs/hogwild.md has the design, its reasons and the measured speed-ups.
+every row, and each such write waits for the line to come over from the other core; and on a
+machine whose cache holds all of ``w``, a line of rare weights comes over too, about every other
+time it is touched. So by default, with several workers, each worker steps on a private replica of
+the weights (HOGWILD!++'s) and adds its change to the shared ones every 16 to 65,536 rows, each
+weight at its own interval, the rarest at the end of the epoch (no change is lost): a bounded
+delay, which the paper's analysis allows. ``hot=0`` is the paper's plain Hogwild!, every step on
+the shared weights. docs/hogwild.md has the design, its reasons and the measured speed-ups.
 
 The compiled kernels (``_kernels``, numba) load on the first fit: importing this module is light.
 """
@@ -39,79 +40,41 @@ L2_STEPS = ("dense", "spread")
 HYPERPARAMETERS = dict(loss=Options(*LOSSES), alpha=Real(0), epochs=Int(1), lr=Real(0, closed="neither"),
                        decay=Real(0, 1, closed="right"), seed=(Int(0), None), fold_every=(Int(1), None),
                        l2=Options(*L2_STEPS))
-# Which weights are hot by default (see choose_hot), each folded every tau_j rows:
+# Replicas (HOGWILD!++'s, folded weight by weight): by default, with 2+ workers and no lock, each
+# worker steps on a private replica of all the weights and folds its changes into the shared ones,
+# weight j every tau_j of its rows (choose_hot):
 # - tau_j, of FOLD_INTERVALS, the longest with lr * c * q_j * tau_j <= MAX_DELAYED_STEP, q_j = mean_i
-#   x_ij^2, c the loss's largest
-#   curvature: how far the steps of one fold window can move w_j toward its optimum, on the quadratic
-#   that bounds the loss, i.e. step * curvature * delay. Gradient steps delayed by tau are stable while
-#   that product is below pi/2 (x_{t+1} = x_t - a x_{t-tau} is stable iff a < 2 sin(pi / (4 tau + 2)));
-#   0.5 keeps a margin of 3. Heavy weights fold often, light ones seldom: one interval for all (as
-#   before 2026-12-03) either left the heavy ones out or folded every weight as often as the heaviest
-#   needs (the issue's data, lr 0.1, uniform values: no weight was within 256 rows, and 2 workers ran
-#   no faster than 1);
-# - a worker updates w_j at least MIN_UPDATES_PER_FOLD times between two of its folds on average
-#   (counts_j * tau_j >= MIN_UPDATES_PER_FOLD * n), else the copy saves no transfer of its line;
-# - at most MAX_HOT of them, the most frequent: each costs a worker 16 bytes of cache (its copy and
-#   the copy's base; with l2="spread" its shrink factor too), and they get half of a core's L2 cache
-#   (the other half for the rows streaming through and the column table): 65,536 with this machine's
-#   2 MiB. With at most 8,192 at intervals up to 4,096 rows (before 2026-12-03, a fifth of a 1 MiB
-#   L2), 2 workers were 1.09-1.24x faster than 1 per epoch on the issue's data, s = 0.5, 0.8, 1.1 and
-#   uniform features (s = 0.5: none hot, the 8,192 took under half the updates); with nearly every
-#   feature hot (replicas, as HOGWILD!++'s, folded weight by weight) 1.22-1.57x, in an A/B of 4
-#   rounds each (docs/hogwild.md). Where w and the column table do not fit in the other half
-#   (12 bytes a feature), a quarter of that (hot_budget: measured on a 512 KiB L2);
-# - none unless they take at least MIN_HOT_SHARE of all the updates: where no weights stand out (every
-#   feature about as frequent as the others) the copies cost cache and delay without taking most of
-#   the sharing away (uniform features: 8192 of 50000 took 18% of the updates, and 2 workers ran
-#   2-4% slower than without copies in three runs of four).
+#   x_ij^2, c the loss's largest curvature: how far the steps of one fold window can move w_j toward
+#   its optimum, on the quadratic that bounds the loss, i.e. step * curvature * delay. Gradient steps
+#   delayed by tau are stable while that product is below pi/2 (x_{t+1} = x_t - a x_{t-tau} is stable
+#   iff a < 2 sin(pi / (4 tau + 2))); 0.5 keeps a margin of 3. Heavy weights fold often, light ones
+#   seldom; a weight too heavy for even the shortest interval folds at the shortest;
+# - a weight a worker would update fewer than MIN_UPDATES_PER_FOLD times between two folds at its
+#   interval (counts_j * tau_j < MIN_UPDATES_PER_FOLD * n) folds only at the end of the epoch: a fold
+#   would cost more cache-line transfers than it saves (its line comes over at every fold).
+# Before 2026-12-04 only the most frequent weights had copies (at most half of a core's L2 of them),
+# which each row reached through a per-worker column table, and the weights too heavy for the
+# shortest interval stayed shared: on a 2 MiB-L2 host, 2 workers were 1.05-1.23x faster than 1 per
+# epoch at s = 1.1 (the control sharing nothing 2.02x; a full replica without folds 1.58x through
+# the table). A replica indexed by column reads no table: 1.87-1.99x at s = 0.5, 0.8, 1.1, with the
+# objective of 1 worker (docs/hogwild.md).
 # The intervals are powers of 2 times the shortest, so that the weights sorted by interval fold as a
-# prefix (fold_schedule); the shortest, 16 rows, keeps a fold's lock and loop small beside the rows;
-# the longest, 65,536 rows, lets a feature in 1 row of 32,768 be hot.
+# prefix (fold_schedule); the shortest, 16 rows, keeps a fold's lock and loop small beside the rows
+# (8 rows: 1.79x at s = 1.1, 4 rows: 1.69x; 32 rows: the objective 20% worse in 1 run of 5); the
+# longest, 65,536 rows, lets a feature in 1 row of 32,768 fold before the epoch's end.
 FOLD_INTERVALS = tuple(16 * 2**k for k in range(13))  # 16 .. 65536
 MIN_UPDATES_PER_FOLD = 2
 MAX_DELAYED_STEP = 0.5
-
-
-def _l2_cache_bytes(default: int = 1 << 20) -> int:
-    """A core's L2 cache, from Linux's sysfs (``default``, 1 MiB, where it is not there)."""
-    from pathlib import Path
-
-    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
-        try:
-            if (index / "level").read_text().strip() == "2" and (index / "type").read_text().strip() != "Instruction":
-                size = (index / "size").read_text().strip().upper()
-                factor = {"K": 1 << 10, "M": 1 << 20}.get(size[-1:], 1)
-                return int(size.rstrip("KM")) * factor
-        except (OSError, ValueError):
-            break
-    return default
-
-
-L2_BYTES = _l2_cache_bytes()
-MAX_HOT = L2_BYTES // 2 // 16
-
-
-def hot_budget(d: int) -> int:
-    """At most how many weights are hot with d features: MAX_HOT (their copies fill half of a core's L2)
-    where the worker's w and column table (12 bytes a feature) fit in the other half; else a quarter
-    of that (an eighth of the L2).
-
-    The second case was measured on 2026-12-03 (512 KiB L2, d = 50,000: w and the table, 600 KB,
-    already overflow it): budgets of 0, 1,024, 4,096 and 16,384, 2 workers against 1 per epoch, 8
-    interleaved rounds at each s of the issue's data. With 4,096, s = 0.5 had none hot (the 4,096 most
-    frequent take under half the updates) and ran 1.58-1.69x against 1.34-1.41x with 16,384; s = 0.8
-    and 1.1 were within the rounds' spread of 16,384 (1.39-1.88x against 1.45-1.83x). The first case is
-    what chose MAX_HOT on a 2 MiB L2 (docs/hogwild.md).
-
-    >>> hot_budget(1000) == MAX_HOT, hot_budget(10**7) == MAX_HOT // 4
-    (True, True)
-    """
-    return MAX_HOT if 12 * (d + 1) <= L2_BYTES // 2 else MAX_HOT // 4
-MIN_HOT_SHARE = 0.5
+# replicas by default only where X has at least this many non-zeros per weight: a replica costs O(d)
+# per worker and epoch (started from the shared weights, folded at the end), a step O(row). 2 workers
+# against 1 per epoch, s = 0.8, 40 non-zeros a row, 2026-12-04: 312 non-zeros per weight, replicas
+# 1.92x and plain Hogwild! 0.82x; 39: 1.57x, 0.53x; 10: 0.77x, 0.51x; 5 (d = 400,000): 1.06x,
+# 0.88x; 2: 0.75x, 0.95x
+MIN_NONZEROS_PER_WEIGHT = 4
 # sup of loss''(p): log 1/4; squared 1; hinge has none (piecewise linear): 1, to be safe
 CURVATURE = {"log": 0.25, "squared": 1.0, "hinge": 1.0}
-# float64s between two workers' private regions of w (and after the shared weights): 64 bytes, one
-# cache line, so that no line holds weights of two regions whatever the array's alignment
+# float64s around each replica, its base and the shared weights (``_padded``): 64 bytes, one cache
+# line, so that no line holds weights of two of them whatever the arrays' alignment
 GAP = 8
 # rows on which q_j = mean_i x_ij^2 is estimated for the delay rule (all of them if fewer)
 SQUARES_SAMPLE = 8192
@@ -139,11 +102,13 @@ class HogwildResult:
     epoch_times: seconds of parallel SGD per epoch (the objective's evaluation is not in it).
     updates_per_second: rows processed (one update each) / sum(epoch_times).
     wall_time: seconds of the whole call, from validation to the result.
-    setup_time: seconds of it before the first epoch starts (checks, the hot weights' choice, the layout,
-    the first epoch's order drawn; with l2="spread" the feature counts).
-    hot: how many weights (features, and the intercept if it is hot) each worker kept a private copy
-    of; fold_every: the shortest interval, in rows, between two folds of those copies into the shared
-    weights (0 without); fold_intervals: {interval: how many hot weights fold at it}.
+    setup_time: seconds of it before the first epoch starts (checks, the fold intervals' choice, the
+    first epoch's order drawn; with l2="spread" the feature counts).
+    replicas: whether each worker stepped on a private replica of the weights (else on the shared
+    ones: plain Hogwild!, or the lock); hot: how many of the replicas' weights (features, and the
+    intercept if it is hot) folded into the shared ones during an epoch, each at its own interval
+    (the others only at its end); fold_every: the shortest interval, in rows (0 without);
+    fold_intervals: {interval: how many hot weights fold at it}.
     """
 
     weights: np.ndarray
@@ -163,6 +128,7 @@ class HogwildResult:
     fold_intervals: dict[int, int] = field(default_factory=dict)
     objective_kind: str | None = "final"
     l2: str = "dense"
+    replicas: bool = False
 
     def decision_function(self, X) -> np.ndarray:
         """w.x + b for each row of X."""
@@ -221,17 +187,18 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
     Set-up costs little beside an epoch: X in CSR with float64 or float32 values is used as it is
     (never copied; other formats and value types are converted once); with l2="dense", nothing reads
     all of X before the first epoch: the labels are checked in one compiled pass, the hot weights
-    chosen from a sample of 8192 rows, and the first permutation drawn by a thread of its own
+    and their fold intervals chosen from a sample of 8192 rows, and the first permutation drawn by a thread of its own
     meanwhile. A non-finite value in X is found by the first epoch's step on its row (its prediction
     is not finite), not by a pass of its own, and is then reported with its row and column.
 
-    Hot weights (``hot``): each worker keeps a private copy u_j of the weights of the most frequent
-    features (and of b, if it is hot); its steps update u_j instead of w_j, and every k_j of its
-    rows (the weight's own fold interval), and at the end of the epoch, it folds: w_j <- w_j + (u_j
-    - u_j at the previous fold), then u_j <- w_j (folds of the same weights exclude each other by a
-    spin lock per block of them). A worker thus sees its own steps at once and the others' steps on
-    a hot weight at most k_j of their rows late; none is lost. With one worker, the result equals
-    the plain update's up to rounding.
+    Replicas (by default with 2+ workers and no lock): each worker keeps a private replica u of all
+    the weights (and of b), started from the shared w at each epoch; its steps update u instead of
+    w, and for a *hot* weight every k_j of its rows (the weight's own fold interval), for every
+    weight at the end of the epoch, it folds: w_j <- w_j + (u_j - u_j at the previous fold), then
+    u_j <- w_j (folds of the same weights exclude each other by a spin lock per block of them). A
+    worker thus sees its own steps at once and the others' steps on a hot weight at most k_j of
+    their rows late, on any other weight at the epoch's end; none is lost. With one worker, the
+    result equals the plain update's up to rounding.
 
     Args:
         X: scipy.sparse matrix (n, d), CSR used as it is (any other format, a dense array, or values
@@ -250,22 +217,21 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
             bit-for-bit reproducible.
         fit_intercept: also learn an unpenalized b (every row updates it, so it is the one
             coordinate all workers share; off by default).
-        hot: how many weights get a private copy per worker. None (default): with 2+ workers and no
-            lock, the features j with a fold interval k_j (below) in which they are in at least 2
-            rows in k_j (d_j >= 2 n / k_j: a worker updates them twice or more between two folds),
-            at most ``hot_budget(d)`` of them (the most frequent; as many as fill half of a core's L2
-            cache at 16 bytes each, 65,536 with 2 MiB, where w and the column table fit in the other
-            half; else a quarter of that), and none unless they take at least half of all the
-            updates; with 1 worker or ``lock``, none. An int: the ``hot`` most frequent weights
-            whatever their values (b counting as in every row, ties to the lower column), with any
-            number of workers; 0 is plain Hogwild!. Not with ``lock=True``, which serializes every
+        hot: which weights fold during an epoch, with replicas. None (default): replicas with 2+
+            workers, no lock and X holding at least 4 non-zeros per weight (a replica costs O(d) per
+            epoch); then the hot weights are the features j a worker updates at least twice within
+            their fold interval k_j (below: d_j >= 2 n / k_j), and b if fitted. An int: replicas with
+            any number of workers, the ``hot`` most frequent weights hot whatever their values (b
+            counting as in every row, ties to the lower column); 0: no replicas, plain Hogwild! (with
+            1 worker or ``lock``, the default). Not > 0 with ``lock=True``, which serializes every
             update of the shared weights. The frequencies d_j / n and the squares mean_i x_ij^2 come
             from a sample of 8192 rows (16 blocks of consecutive rows spread evenly over X; all rows
             if there are fewer), with l2="spread" the exact d_j.
         fold_every: rows a worker runs between two folds of every hot weight (>= 1). None
             (default): each weight's own k_j, the longest of 16, 32, ..., 65536 rows for which
             lr * k_j * c * mean_i(x_ij^2) <= 0.5, with c the loss's largest curvature (log 1/4,
-            squared and hinge 1): the delay a gradient step tolerates (``choose_hot``).
+            squared and hinge 1): the delay a gradient step tolerates; 16 for a weight too heavy
+            for that (``choose_hot``).
         objective: what ``result.objective`` holds. "final" (default): f after the last epoch, one
             pass over the rows split among the workers; "epoch": f after every epoch (a pass each,
             which costs about a third of an epoch); "progressive": for each epoch, the mean of each
@@ -332,8 +298,11 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
         # this one checks the labels, reads the other half and chooses the hot weights: two threads for
         # two cores (with a third converting, the label check took 3-20 ms instead of 1)
         stored_indptr, indices, data = X.indptr, X.indices, X.data
-        if hot is None and (workers == 1 or lock):
-            hot = 0  # no other worker to share a cache line with, or every update serialized anyway
+        if hot is None and (workers == 1 or lock or indices.size < MIN_NONZEROS_PER_WEIGHT * (d + 1)):
+            # no other worker to share a cache line with, every update serialized anyway, or so few
+            # non-zeros per weight that a replica's O(d) per epoch would cost more than it saves
+            hot = 0
+        replicas = hot != 0
         if hot != 0:  # half the sample's blocks on that thread, the other half here after the labels
             block, starts = _sample_blocks(n)
             sample = orders.submit(_sample_part, stored_indptr, indices, data, d, starts[::2], block)
@@ -353,7 +322,7 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
                 counts += part
             with np.errstate(divide="ignore"):
                 reg = np.where(counts > 0, alpha * n / np.maximum(counts, 1), 0.0)
-        if hot == 0:
+        if not replicas:
             chosen = intervals = np.empty(0, np.int64)
         else:
             other_squares, other_sampled, other_rows = sample.result()
@@ -364,25 +333,22 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
             chosen, intervals = choose_hot(frequencies, squares, n, hot, fold_every, lr * CURVATURE[loss],
                                            fit_intercept)
         fold_every, fold_ends = fold_schedule(intervals)
-        layout = WeightLayout.build(d, workers, chosen)
-        w = np.zeros(layout.size)  # shared weights, the intercept, then each worker's private copies
-        reg = layout.extend(reg) if spread else np.empty(0)  # (dense: not read)
+        w = np.zeros(d + 1)  # the shared weights, then the intercept
+        reg = reg if spread else np.empty(0)  # (dense: not read)
         next_row = _kernels.row_counter()
         first_order, indptr = first_draw.result()
         common = _kernels.SgdRowsArgs(
             indptr=indptr, indices=indices, data=data, y=y, w=w, shrink=reg, order=draw.buffers[0][:0],
-            next_row=next_row, eta=lr, kind=kind, intercept_at=-1, stop=stop,
-            lock=np.zeros(1, np.int64), use_lock=lock, n_hot=layout.hot.size, shared_at=layout.shared_at,
-            fold_every=fold_every, fold_locks=_kernels.fold_locks(layout.hot.size), fold_ends=fold_ends,
-            track_loss=objective == "progressive", scaled=not spread, n_features=d)
-        # each worker: its remap of the columns to its own copies of the hot weights, with their base,
-        # and a buffer for a row's positions in w (sized once here, not by every call of the kernel)
-        longest = _kernels.longest_row(indptr) if layout.hot.size else 0
-        shares = [common._replace(remap=layout.remap[k], private_at=layout.private_at[k],
-                                  intercept_at=layout.intercept_at[k] if fit_intercept else -1,
-                                  base=np.zeros(layout.hot.size + 2 * GAP)[GAP:GAP + layout.hot.size],
-                                  row_positions=np.empty(longest + 2 * GAP, np.int64)[GAP:GAP + longest])
-                  for k in range(workers)]
+            next_row=next_row, eta=lr, kind=kind, intercept_at=intercept, stop=stop,
+            lock=np.zeros(1, np.int64), use_lock=lock, track_loss=objective == "progressive", scaled=not spread,
+            n_features=d)
+        if replicas:  # each worker: its replica and its base, one cache line from any other array
+            shared = Replicas.build(d, chosen)
+            common = common._replace(n_fold=d + 1, shared=shared.weights, cols=shared.cols, fold_every=fold_every,
+                                     fold_locks=_kernels.fold_locks(d + 1), fold_ends=fold_ends)
+            shares = [common._replace(w=_padded(d + 1), base=_padded(d + 1)) for _ in range(workers)]
+        else:
+            shares = [common] * workers
         shrink_buffer = np.empty_like(reg)
 
         def work(worker: int, epoch: int, order: np.ndarray, eta: float, shrink: np.ndarray, rho: float):
@@ -402,9 +368,8 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
             return sum(totals) / n + 0.5 * alpha * _kernels.squared_norm(w, d)
 
         # load the compiled kernel (compiling it on the very first use) before the clock starts: no rows
-        _kernels.sgd_rows(*shares[0])
+        _kernels.sgd_rows(*shares[0]._replace(n_fold=0))
         values, epoch_times, updates = [], [], 0
-        layout.gather(w)
         setup_time = time.perf_counter() - started  # up to the first epoch, its order drawn
         next_order = None
         with deferred_interrupt(stop) as interrupted:
@@ -419,12 +384,14 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
                 results = []
                 for first, last in _scale_parts(n, rho):
                     next_row[0] = 0
+                    if replicas:
+                        shared.gather(w)
                     results += wait_all([pool.submit(work, k, epoch, order[first:last], eta, shrink, rho)
                                          for k in range(workers)], stop, "Hogwild", epoch)
-                    layout.scatter(w)  # the hot weights back in place, for the objective and the result
+                    if replicas:  # back in column order, for the objective and the result
+                        shared.scatter(w)
                     if rho != 1.0:  # the part's decay, kept in a scale by the kernel, applied
                         w[:d] *= rho ** (last - first)
-                        layout.gather(w)
                     if interrupted:
                         break
                 updates += sum(done for done, _ in results)
@@ -448,10 +415,9 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
                          objective=values, epoch_times=epoch_times,
                          updates_per_second=updates / sgd_time if sgd_time > 0 else float("inf"),
                          wall_time=time.perf_counter() - started, workers=workers, lock=lock, loss=loss,
-                         alpha=alpha, seed=seed, hot=int(layout.hot.size),
-                         fold_every=fold_every if layout.hot.size else 0, setup_time=setup_time,
+                         alpha=alpha, seed=seed, hot=int(chosen.size), fold_every=fold_every, setup_time=setup_time,
                          fold_intervals=dict(zip(*(v.tolist() for v in interval_counts(intervals)))),
-                         objective_kind=objective, l2=l2)
+                         objective_kind=objective, l2=l2, replicas=replicas)
 
 
 def _scale_parts(n: int, rho: float) -> list[tuple[int, int]]:
@@ -543,25 +509,21 @@ def choose_hot(counts: np.ndarray, squares: np.ndarray | None, n: int, hot: int 
     """``(positions, intervals)``: the hot weights' positions in w (d = len(counts) is the intercept)
     in the order of their slots, by fold interval and then position, and each one's fold interval.
 
-    ``fold_every`` given: every hot weight folds every ``fold_every`` rows; ``hot`` None: the features
-    j with counts_j * fold_every >= MIN_UPDATES_PER_FOLD * n (a worker updates it that often between
-    two folds) and step * fold_every * squares_j <= MAX_DELAYED_STEP (squares_j = mean_i x_ij^2, step =
-    lr * the loss's largest curvature; the intercept has count n and squares 1).
+    Each weight's interval: ``fold_every`` if given; else its own, the longest of FOLD_INTERVALS
+    within the delay rule, step * interval * squares_j <= MAX_DELAYED_STEP (squares_j = mean_i
+    x_ij^2, step = lr * the loss's largest curvature; the intercept has count n and squares 1), the
+    shortest where the rule allows none.
 
-    ``fold_every`` None: each weight's own interval, the longest of FOLD_INTERVALS within the delay
-    rule, step * interval * squares_j <= MAX_DELAYED_STEP; ``hot`` None: the features with such an
-    interval at which counts_j * interval >= MIN_UPDATES_PER_FOLD * n.
-
-    Then, ``hot`` None: the ``hot_budget(d)`` eligible ones with the largest counts, none if together they have
-    less than MIN_HOT_SHARE of all the counts; an int: the ``hot`` with the largest counts whatever
-    their values (the intercept counting n; at the shortest interval where the rule allows none). Ties
-    go to the lower position; a feature in no row is never hot (no step touches it).
+    ``hot`` None: the features (and the intercept, if fitted) with counts_j * interval >=
+    MIN_UPDATES_PER_FOLD * n (a worker updates it that often between two folds); an int: the ``hot``
+    with the largest counts whatever their values (the intercept counting n). Ties go to the lower
+    position; a feature in no row is never hot (no step touches it).
 
     >>> counts, squares = np.array([10, 0, 3, 7, 1]), np.array([0.01, 0.0, 0.003, 0.5, 0.001])
-    >>> [a.tolist() for a in choose_hot(counts, squares, 10, None, 16, 0.125, False)]  # 3: too heavy
-    [[0, 2], [16, 16]]
-    >>> [a.tolist() for a in choose_hot(counts, squares, 10, None, None, 0.125, False)]  # 3: < 16 rows
-    [[0, 2, 4], [256, 1024, 2048]]
+    >>> [a.tolist() for a in choose_hot(counts, squares, 10, None, 16, 0.125, False)]  # 4: 1 row in 16
+    [[0, 2, 3], [16, 16, 16]]
+    >>> [a.tolist() for a in choose_hot(counts, squares, 10, None, None, 0.125, False)]  # 3: too heavy for 16
+    [[3, 0, 2, 4], [16, 256, 1024, 2048]]
     """
     all_counts = np.append(counts, n if fit_intercept else 0)
     all_squares = None if squares is None else np.append(squares, 1.0)
@@ -578,15 +540,8 @@ def choose_hot(counts: np.ndarray, squares: np.ndarray | None, n: int, hot: int 
         eligible = _kernels.eligible_intervals(np.ascontiguousarray(all_counts, np.float64), all_squares, step, n,
                                                fold_every or 0, np.asarray(FOLD_INTERVALS, np.int64),
                                                MIN_UPDATES_PER_FOLD, MAX_DELAYED_STEP)
-        candidates = np.flatnonzero(eligible)
-        intervals = eligible[candidates]
-        chosen = candidates
-        budget = hot_budget(counts.size)
-        if candidates.size > budget:
-            top = _largest(all_counts[candidates], budget)
-            chosen, intervals = candidates[top], intervals[top]
-        if all_counts[chosen].sum() < MIN_HOT_SHARE * all_counts.sum():
-            chosen, intervals = chosen[:0], intervals[:0]
+        chosen = np.flatnonzero(eligible)
+        intervals = eligible[chosen]
     chosen, intervals = chosen.astype(np.int64, copy=False), intervals.astype(np.int64, copy=False)
     if intervals.size and intervals.min() != intervals.max():
         # by interval, then position (``chosen`` ascends): different intervals are of FOLD_INTERVALS,
@@ -627,18 +582,6 @@ def _longest_intervals(step_squares: np.ndarray) -> np.ndarray:
                                       np.asarray(FOLD_INTERVALS, np.int64), MAX_DELAYED_STEP)
 
 
-def hot_weights(counts: np.ndarray, squares: np.ndarray | None, n: int, hot: int | None,
-                fold_every: int | None, step: float, fit_intercept: bool) -> np.ndarray:
-    """The positions of :func:`choose_hot`, sorted.
-
-    >>> hot_weights(np.array([10, 0, 3, 7, 1]), None, 10, 2, 4, 0.5, fit_intercept=True).tolist()  # b: 10
-    [0, 5]
-    >>> hot_weights(np.array([5, 4, 4, 4, 4]), np.zeros(5), 10, None, 4, 0.5, False).tolist()  # 5/21
-    []
-    """
-    return np.sort(choose_hot(counts, squares, n, hot, fold_every, step, fit_intercept)[0])
-
-
 def interval_counts(intervals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct values of ascending ``intervals`` and how many times each occurs (np.unique's
     result, without its hash: the values are sorted already).
@@ -660,9 +603,11 @@ def fold_schedule(intervals: np.ndarray) -> tuple[int, np.ndarray]:
 
     >>> fold_schedule(np.array([16, 16, 32, 64]))
     (16, array([2, 3, 2, 4]))
+    >>> fold_schedule(np.array([], np.int64))  # no fold before the end
+    (0, array([0]))
     """
     if not intervals.size:
-        return 1, np.zeros(1, np.int64)
+        return 0, np.zeros(1, np.int64)
     every = int(intervals[0])
     distinct, counts = interval_counts(intervals)
     rows = every * np.arange(1, int(distinct[-1]) // every + 1)
@@ -670,59 +615,34 @@ def fold_schedule(intervals: np.ndarray) -> tuple[int, np.ndarray]:
 
 
 @dataclass
-class WeightLayout:
-    """Where each weight lives in the one float64 array the workers share.
+class Replicas:
+    """The shared weights while the workers step on replicas: ``weights[s]`` holds column ``cols[s]``
+    of w (d + 1 slots, the intercept's at column d): the hot weights first, sorted by fold interval (so
+    that a fold is of a prefix, contiguous: a cache line of it holds only weights that fold together,
+    whatever their columns), then the others in column order."""
 
-    w[0:d] are the feature weights, w[d] the intercept. With hot weights, then, GAP floats apart (no
-    cache line holds two regions): the shared hot region, w[shared_at + s] holding w[hot[s]] during
-    an epoch (``gather``; ``scatter`` puts them back in place for the objective), contiguous so that
-    a cache line of it holds only hot weights, whatever their columns; then one region per worker
-    with its private copies, w[private_at[k] + s]. Worker k reads column j of a row as position
-    ``remap[k][j]`` of w: j itself, or its copy's position if j is hot; d + 1 entries per worker,
-    built in O(d), so that the rows' column indices are never copied.
-    """
-
-    size: int
-    hot: np.ndarray
-    shared_at: int
-    private_at: list[int]
-    intercept_at: list[int]
-    remap: list[np.ndarray]
+    cols: np.ndarray
+    weights: np.ndarray
 
     @classmethod
-    def build(cls, d: int, workers: int, hot: np.ndarray) -> "WeightLayout":
-        region = hot.size + GAP
-        shared_at = d + 1 + GAP
-        private_at = [shared_at + (k + 1) * region for k in range(workers)]
-        if not hot.size:
-            return cls(d + 1, hot, shared_at, private_at, [d] * workers, [np.empty(0, np.int32)] * workers)
-        size = shared_at + (workers + 1) * region
-        dtype = np.int32 if size < 2**31 else np.int64
-        from . import _kernels
-
-        remap = [_kernels.column_table(hot, at, np.empty(d + 1, dtype)) for at in private_at]
-        intercept_slot = np.flatnonzero(hot == d)  # the intercept's slot, if it is hot
-        intercept_at = [at + int(intercept_slot[0]) if intercept_slot.size else d for at in private_at]
-        return cls(size, hot, shared_at, private_at, intercept_at, remap)
+    def build(cls, d: int, hot: np.ndarray) -> "Replicas":
+        rest = np.ones(d + 1, bool)
+        rest[hot] = False
+        return cls(np.concatenate([hot, np.flatnonzero(rest)]).astype(np.int64), _padded(d + 1))
 
     def gather(self, w: np.ndarray) -> None:
-        """The hot weights into the shared hot region."""
-        w[self.shared_at:self.shared_at + self.hot.size] = w[self.hot]
+        """w (in column order) into the slots."""
+        self.weights[:] = w[self.cols]
 
     def scatter(self, w: np.ndarray) -> None:
-        """The shared hot region back to the hot weights' places."""
-        w[self.hot] = w[self.shared_at:self.shared_at + self.hot.size]
+        """The slots back into w."""
+        w[self.cols] = self.weights
 
-    def extend(self, reg: np.ndarray) -> np.ndarray:
-        """A per-feature array laid out as w: the hot features' values repeated in each private region."""
-        out = np.zeros(self.size)
-        d = reg.shape[0]
-        out[:d] = reg
-        slots = np.flatnonzero(self.hot < d)  # the intercept, if hot, has no penalty: 0
-        if slots.size:
-            for at in self.private_at:
-                out[at + slots] = reg[self.hot[slots]]
-        return out
+
+def _padded(size: int) -> np.ndarray:
+    """A zeroed float64 array with GAP floats of its own on either side: no cache line of it holds
+    anything another thread writes, whatever the allocation's alignment."""
+    return np.zeros(size + 2 * GAP)[GAP:GAP + size]
 
 
 _MATRIX = "a scipy.sparse matrix (CSR preferred) or a 2-d NumPy array"
