@@ -362,23 +362,30 @@ def test_a_replica_starts_as_the_shared_weights():
 @njit(nogil=True, cache=True)
 def _add_and_fold(u, shared, cols, base, locks, times):
     for _ in range(times):
-        u[0] += 1.0  # one private step of +1 on the hot weight (column 0), then a fold
-        _kernels.fold(u, shared, cols, 1, base, locks)
+        u[0] += 1.0  # one private step of +1 on each weight, then a fold of all
+        u[1] += 1.0
+        _kernels.fold(u, shared, cols, shared.shape[0], base, locks)
 
 
 def test_concurrent_folds_lose_no_addition():
-    shared, cols = np.zeros(1), np.zeros(1, np.int64)
-    replicas, bases = [np.zeros(1), np.zeros(1)], [np.zeros(1), np.zeros(1)]
-    locks = _kernels.fold_locks(1)
+    # slot 0 folds holding the first block's lock, the last slot (past the first FOLD_BLOCK) the second's
+    slots = _kernels.FOLD_BLOCK + 1
+    cols = np.full(slots, 2, np.int64)  # every other slot holds column 2, which never moves
+    cols[0], cols[-1] = 0, 1
+    shared = np.zeros(slots)
+    replicas, bases = [np.zeros(3), np.zeros(3)], [np.zeros(slots), np.zeros(slots)]
+    locks = _kernels.fold_locks(slots)
     _add_and_fold(replicas[0], shared, cols, bases[0], locks, 1)  # compiled before the threads start
-    shared[0] = replicas[0][0] = bases[0][0] = 0.0
-    threads = [threading.Thread(target=_add_and_fold, args=(u, shared, cols, base, locks, 300_000))
+    shared[:] = replicas[0][:] = bases[0][:] = 0.0
+    threads = [threading.Thread(target=_add_and_fold, args=(u, shared, cols, base, locks, 200_000))
                for u, base in zip(replicas, bases)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=30)
-    assert shared[0] == 600_000.0  # without the lock, two interleaved read-add-writes lose one addition
+    # without the locks, two interleaved read-add-writes lose one addition
+    assert shared[0] == 400_000.0 and shared[-1] == 400_000.0
+    assert not np.any(shared[1:-1])
 
 
 def test_replicas_by_default_only_with_several_workers_no_lock_and_enough_non_zeros_per_weight():

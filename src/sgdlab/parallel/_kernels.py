@@ -625,21 +625,56 @@ def longest_intervals(step_squares, intervals, max_step):
 
 
 @njit(nogil=True, cache=True)
-def eligible_intervals(counts, squares, step, n, fold_every, intervals, min_updates, max_step):
-    """Per weight j, the fold interval it is hot at by ``hogwild.choose_hot``'s default rule, 0 if none:
+def hot_by_interval(counts, squares, step, n, fold_every, intervals, min_updates, max_step):
+    """``(hot, their intervals)`` by ``hogwild.choose_hot``'s default rule: weight j is hot at the interval
     k = ``fold_every`` if > 0, else the longest of ``intervals`` (ascending) with step * squares[j] * k
-    <= max_step (the delay rule), the shortest if none is; and then only if counts[j] * k >=
-    min_updates * n (a worker updates it at least min_updates times between two of its folds). One
-    pass, for the d + 1 weights."""
-    out = np.zeros(counts.shape[0], np.int64)
+    <= max_step (the delay rule), the shortest if none is; and only if counts[j] * k >= min_updates *
+    n (a worker updates it at least min_updates times between two of its folds). The hot weights
+    come sorted by interval, then position: a stable counting sort, two passes over the d + 1
+    weights."""
+    bucket = np.full(counts.shape[0], -1, np.int64)  # per weight: its interval's index, -1 if not hot
+    sizes = np.zeros(intervals.shape[0] + 1, np.int64)
     for j in range(counts.shape[0]):
         if counts[j] < 1.0:
             continue
-        k = fold_every
-        if k <= 0:
-            k = max(longest_interval(step * squares[j], intervals, max_step), intervals[0])
+        b = 0
+        if fold_every <= 0:
+            sq = step * squares[j]
+            for c in range(intervals.shape[0] - 1, 0, -1):
+                if intervals[c] * sq <= max_step:
+                    b = c
+                    break
+        k = fold_every if fold_every > 0 else intervals[b]
         if counts[j] * k >= min_updates * n:
-            out[j] = k
+            bucket[j] = b
+            sizes[b + 1] += 1
+    for b in range(intervals.shape[0]):
+        sizes[b + 1] += sizes[b]
+    hot = np.empty(sizes[-1], np.int64)
+    hot_intervals = np.empty(sizes[-1], np.int64)
+    for j in range(counts.shape[0]):
+        b = bucket[j]
+        if b >= 0:
+            hot[sizes[b]] = j
+            hot_intervals[sizes[b]] = fold_every if fold_every > 0 else intervals[b]
+            sizes[b] += 1
+    return hot, hot_intervals
+
+
+@njit(nogil=True, cache=True)
+def slot_columns(hot, d):
+    """The columns of the d slots of the shared weights while the workers step on replicas: ``hot``
+    first, as they are, then every other column in ascending order."""
+    taken = np.zeros(d, np.bool_)
+    out = np.empty(d, np.int64)
+    for s in range(hot.shape[0]):
+        taken[hot[s]] = True
+        out[s] = hot[s]
+    s = hot.shape[0]
+    for j in range(d):
+        if not taken[j]:
+            out[s] = j
+            s += 1
     return out
 
 

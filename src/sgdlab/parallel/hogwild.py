@@ -537,11 +537,9 @@ def choose_hot(counts: np.ndarray, squares: np.ndarray | None, n: int, hot: int 
     else:
         from . import _kernels
 
-        eligible = _kernels.eligible_intervals(np.ascontiguousarray(all_counts, np.float64), all_squares, step, n,
-                                               fold_every or 0, np.asarray(FOLD_INTERVALS, np.int64),
-                                               MIN_UPDATES_PER_FOLD, MAX_DELAYED_STEP)
-        chosen = np.flatnonzero(eligible)
-        intervals = eligible[chosen]
+        return _kernels.hot_by_interval(np.ascontiguousarray(all_counts, np.float64), all_squares, step, n,
+                                        fold_every or 0, np.asarray(FOLD_INTERVALS, np.int64), MIN_UPDATES_PER_FOLD,
+                                        MAX_DELAYED_STEP)  # sorted by interval, then position, already
     chosen, intervals = chosen.astype(np.int64, copy=False), intervals.astype(np.int64, copy=False)
     if intervals.size and intervals.min() != intervals.max():
         # by interval, then position (``chosen`` ascends): different intervals are of FOLD_INTERVALS,
@@ -610,8 +608,10 @@ def fold_schedule(intervals: np.ndarray) -> tuple[int, np.ndarray]:
         return 0, np.zeros(1, np.int64)
     every = int(intervals[0])
     distinct, counts = interval_counts(intervals)
-    rows = every * np.arange(1, int(distinct[-1]) // every + 1)
-    return every, ((rows[:, None] % distinct[None, :] == 0) * counts[None, :]).sum(axis=1).astype(np.int64)
+    ratios = distinct // every  # 1, 2, 4, ...: interval 2^e * every divides k * every iff 2^e divides k
+    k = np.arange(1, int(ratios[-1]) + 1)
+    largest_power_of_2 = k & -k  # of those dividing k
+    return every, np.cumsum(counts)[np.searchsorted(ratios, largest_power_of_2, side="right") - 1]
 
 
 @dataclass
@@ -626,9 +626,9 @@ class Replicas:
 
     @classmethod
     def build(cls, d: int, hot: np.ndarray) -> "Replicas":
-        rest = np.ones(d + 1, bool)
-        rest[hot] = False
-        return cls(np.concatenate([hot, np.flatnonzero(rest)]).astype(np.int64), _padded(d + 1))
+        from . import _kernels
+
+        return cls(_kernels.slot_columns(hot, d + 1), _padded(d + 1))
 
     def gather(self, w: np.ndarray) -> None:
         """w (in column order) into the slots."""
