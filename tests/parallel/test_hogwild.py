@@ -132,7 +132,7 @@ def test_one_worker_is_the_documented_sgd_update_step_for_step(loss, fit_interce
 
 @pytest.mark.parametrize("loss", ["log", "hinge", "squared"])
 @pytest.mark.parametrize("fit_intercept", [False, True])
-def test_the_tuned_kernel_with_one_worker_and_no_hot_copies_is_the_papers_step(loss, fit_intercept):
+def test_the_tuned_kernel_with_one_worker_and_no_replica_is_the_papers_step(loss, fit_intercept):
     X, y = sparse_problem(n=300, d=60, density=0.1)
     n, d = X.shape
     reg = 1e-3 * n / np.maximum(np.bincount(X.indices, minlength=d), 1)  # alpha n / d_v

@@ -60,7 +60,8 @@ HYPERPARAMETERS = dict(loss=Options(*LOSSES), alpha=Real(0), epochs=Int(1), lr=R
 # objective of 1 worker (docs/hogwild.md).
 # The intervals are powers of 2 times the shortest, so that the weights sorted by interval fold as a
 # prefix (fold_schedule); the shortest, 16 rows, keeps a fold's lock and loop small beside the rows
-# (8 rows: 1.79x at s = 1.1, 4 rows: 1.69x; 32 rows: the objective 20% worse in 1 run of 5); the
+# (2 workers against 1 per epoch at s = 1.1, 10 seeds: 4 rows 1.79x, 8 rows 1.82x, 16 rows 1.91x,
+# the objective the same within the seeds' spread; 32 rows: 20% worse in 1 run of 5); the
 # longest, 65,536 rows, lets a feature in 1 row of 32,768 fold before the epoch's end.
 FOLD_INTERVALS = tuple(16 * 2**k for k in range(13))  # 16 .. 65536
 MIN_UPDATES_PER_FOLD = 2
@@ -187,18 +188,19 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
     Set-up costs little beside an epoch: X in CSR with float64 or float32 values is used as it is
     (never copied; other formats and value types are converted once); with l2="dense", nothing reads
     all of X before the first epoch: the labels are checked in one compiled pass, the hot weights
-    and their fold intervals chosen from a sample of 8192 rows, and the first permutation drawn by a thread of its own
-    meanwhile. A non-finite value in X is found by the first epoch's step on its row (its prediction
-    is not finite), not by a pass of its own, and is then reported with its row and column.
+    and their fold intervals chosen from a sample of 8192 rows, and the first permutation drawn by a
+    thread of its own meanwhile. A non-finite value in X is found by the first epoch's step on its
+    row (its prediction is not finite), not by a pass of its own, and is then reported with its row
+    and column.
 
-    Replicas (by default with 2+ workers and no lock): each worker keeps a private replica u of all
-    the weights (and of b), started from the shared w at each epoch; its steps update u instead of
-    w, and for a *hot* weight every k_j of its rows (the weight's own fold interval), for every
-    weight at the end of the epoch, it folds: w_j <- w_j + (u_j - u_j at the previous fold), then
-    u_j <- w_j (folds of the same weights exclude each other by a spin lock per block of them). A
-    worker thus sees its own steps at once and the others' steps on a hot weight at most k_j of
-    their rows late, on any other weight at the epoch's end; none is lost. With one worker, the
-    result equals the plain update's up to rounding.
+    Replicas (by default with 2+ workers, no lock and X holding at least 4 non-zeros per weight): each
+    worker keeps a private replica u of all the weights (and of b), started from the shared w at each
+    epoch; its steps update u instead of w, and for a *hot* weight every k_j of its rows (the
+    weight's own fold interval), for every weight at the end of the epoch, it folds: w_j <- w_j +
+    (u_j - u_j at the previous fold), then u_j <- w_j (folds of the same weights exclude each other
+    by a spin lock per block of them). A worker thus sees its own steps at once and the others'
+    steps on a hot weight at most k_j of their rows late, on any other weight at the epoch's end;
+    none is lost. With one worker, the result equals the plain update's up to rounding.
 
     Args:
         X: scipy.sparse matrix (n, d), CSR used as it is (any other format, a dense array, or values
