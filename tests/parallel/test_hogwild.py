@@ -313,10 +313,10 @@ def test_one_worker_with_a_seed_is_bit_for_bit_deterministic():
 @pytest.mark.parametrize("loss", ["log", "hinge", "squared"])
 @pytest.mark.parametrize("fit_intercept", [False, True])
 @pytest.mark.parametrize("fold_every", [1, 7, None])
-@pytest.mark.parametrize("hot", [61, 5])
-def test_one_worker_on_a_replica_is_the_documented_update_up_to_rounding(loss, fit_intercept, fold_every, hot):
+@pytest.mark.parametrize("hot, l2", [(61, "dense"), (5, "dense"), (61, "spread")])
+def test_one_worker_on_a_replica_is_the_documented_update_up_to_rounding(loss, fit_intercept, fold_every, hot, l2):
     X, y = sparse_problem(n=300, d=60, density=0.1)
-    kwargs = dict(loss=loss, alpha=1e-3, epochs=3, lr=0.3, decay=0.8, seed=5)
+    kwargs = dict(loss=loss, alpha=1e-3, epochs=3, lr=0.3, decay=0.8, seed=5, l2=l2)
     result = hogwild(X, y, workers=1, fit_intercept=fit_intercept, hot=hot, fold_every=fold_every, **kwargs)
     assert result.replicas
     # 61: every feature (all 60 occur) and the intercept; 5: the others fold only at the epochs' ends
@@ -402,15 +402,17 @@ def test_replicas_by_default_only_with_several_workers_no_lock_and_enough_non_ze
     assert not hogwild(thin, y[:60], workers=2, epochs=1).replicas
 
 
-def test_by_default_the_hot_weights_are_those_updated_twice_per_fold_even_the_heavy_ones():
+def test_by_default_the_hot_weights_are_those_updated_twice_per_fold_or_too_heavy_for_an_epochs_delay():
     X, y = sparse_classification(4000, 500, 10, seed=0)  # power-law feature frequencies
     X = sp.hstack([X, sp.csr_matrix(np.full((4000, 1), 0.5))]).tocsr()  # in every row, but heavy
     counts = np.bincount(X.indices, minlength=X.shape[1])
     squares = np.asarray(X.multiply(X).mean(axis=0)).ravel()
-    # updated at least twice per fold_every = 50 rows; the last, in every row, is too heavy for the
-    # delay rule (lr * fold_every * 1/4 (log loss) * mean(x^2) > 0.5) and folds at 50 rows all the same
-    expected = int(np.sum(counts * 50 >= 2 * 4000))
-    assert 10 <= expected < 100 and counts[-1] == 4000 and 0.5 * 50 * 0.25 * squares[-1] > 0.5
+    # updated at least twice per fold_every = 50 rows, or too heavy for an epoch's delay (lr * 1/4
+    # (log loss) * n * mean(x^2) > 0.5); the last, in every row, is too heavy for the delay rule even at
+    # 50 rows (lr * fold_every * 1/4 * mean(x^2) > 0.5) and folds at 50 rows all the same
+    frequent = counts * 50 >= 2 * 4000
+    expected = int(np.sum(frequent | (0.5 * 0.25 * 4000 * squares > 0.5)))
+    assert 10 <= frequent.sum() < expected < 501 and counts[-1] == 4000 and 0.5 * 50 * 0.25 * squares[-1] > 0.5
     result = hogwild(X, y, workers=2, epochs=1, fold_every=50)
     assert result.replicas and result.hot == expected and result.fold_intervals == {50: expected}
     assert hogwild(X, y, workers=2, epochs=1, fold_every=50, fit_intercept=True).hot == expected + 1  # and b
@@ -431,6 +433,16 @@ def test_a_weight_is_hot_only_if_a_worker_updates_it_twice_within_its_interval()
     assert hot.tolist() == [0, 1] and intervals.tolist() == [65536, 65536]
 
 
+def test_a_rare_weight_too_heavy_for_an_epochs_delay_folds_at_the_longest_interval():
+    # n = 100000, step 0.125: an epoch's delay is allowed while 0.125 * 100000 * q_j <= 0.5
+    counts = np.array([3, 3])  # both updated less than twice in 65536 rows
+    squares = np.array([1e-6, 1e-4])  # 0.0125 and 1.25
+    hot, intervals = hogwild_module.choose_hot(counts, squares, 100_000, None, None, 0.125, False)
+    assert hot.tolist() == [1] and intervals.tolist() == [65536]
+    hot, intervals = hogwild_module.choose_hot(counts, squares, 100_000, None, 64, 0.125, False)
+    assert hot.tolist() == [1] and intervals.tolist() == [64]
+
+
 def test_a_given_fold_interval_is_every_hot_weights():
     counts, squares = np.array([1000, 900, 800, 10]), np.array([0.05, 1e-3, 1e-5, 1e-5])
     hot, intervals = hogwild_module.choose_hot(counts, squares, 1000, None, 128, 0.125, False)
@@ -445,11 +457,12 @@ def test_the_lock_changes_the_timing_only():
     assert np.array_equal(free.weights, locked.weights)
 
 
-@pytest.mark.parametrize("lock, hot", [(False, None), (False, 0), (True, None)])
-def test_two_workers_reach_the_objective_of_one_within_one_percent(lock, hot):
+@pytest.mark.parametrize("lock, hot, l2", [(False, None, "dense"), (False, 0, "dense"), (True, None, "dense"),
+                                          (False, None, "spread")])
+def test_two_workers_reach_the_objective_of_one_within_one_percent(lock, hot, l2):
     X, y = sparse_classification(20_000, 5_000, 20, seed=1)  # power-law: hot features by default
-    one = hogwild(X, y, workers=1, epochs=4, alpha=1e-5, seed=1)
-    two = hogwild(X, y, workers=2, epochs=4, alpha=1e-5, seed=1, lock=lock, hot=hot, objective="epoch")
+    one = hogwild(X, y, workers=1, epochs=4, alpha=1e-5, seed=1, l2=l2)
+    two = hogwild(X, y, workers=2, epochs=4, alpha=1e-5, seed=1, lock=lock, hot=hot, objective="epoch", l2=l2)
     assert two.workers == 2 and two.replicas == (hot is None and not lock)
     assert abs(two.objective[-1] / one.objective[-1] - 1) < 0.01
     assert two.objective[-1] < two.objective[0] < np.log(2)

@@ -629,9 +629,10 @@ def hot_by_interval(counts, squares, step, n, fold_every, intervals, min_updates
     """``(hot, their intervals)`` by ``hogwild.choose_hot``'s default rule: weight j is hot at the interval
     k = ``fold_every`` if > 0, else the longest of ``intervals`` (ascending) with step * squares[j] * k
     <= max_step (the delay rule), the shortest if none is; and only if counts[j] * k >= min_updates *
-    n (a worker updates it at least min_updates times between two of its folds). The hot weights
-    come sorted by interval, then position: a stable counting sort, two passes over the d + 1
-    weights."""
+    n (a worker updates it at least min_updates times between two of its folds) or the delay rule
+    does not allow it an epoch's delay (step * squares[j] * n > max_step: then at the longest of
+    ``intervals``, or ``fold_every``). The hot weights come sorted by interval, then position: a
+    stable counting sort, two passes over the d + 1 weights."""
     bucket = np.full(counts.shape[0], -1, np.int64)  # per weight: its interval's index, -1 if not hot
     sizes = np.zeros(intervals.shape[0] + 1, np.int64)
     for j in range(counts.shape[0]):
@@ -645,9 +646,13 @@ def hot_by_interval(counts, squares, step, n, fold_every, intervals, min_updates
                     b = c
                     break
         k = fold_every if fold_every > 0 else intervals[b]
-        if counts[j] * k >= min_updates * n:
-            bucket[j] = b
-            sizes[b + 1] += 1
+        if counts[j] * k < min_updates * n:  # rarely updated: at the epoch's end, if it tolerates that
+            if step * squares[j] * n <= max_step:
+                continue
+            if fold_every <= 0:
+                b = intervals.shape[0] - 1
+        bucket[j] = b
+        sizes[b + 1] += 1
     for b in range(intervals.shape[0]):
         sizes[b + 1] += sizes[b]
     hot = np.empty(sizes[-1], np.int64)

@@ -51,7 +51,11 @@ HYPERPARAMETERS = dict(loss=Options(*LOSSES), alpha=Real(0), epochs=Int(1), lr=R
 #   seldom; a weight too heavy for even the shortest interval folds at the shortest;
 # - a weight a worker would update fewer than MIN_UPDATES_PER_FOLD times between two folds at its
 #   interval (counts_j * tau_j < MIN_UPDATES_PER_FOLD * n) folds only at the end of the epoch: a fold
-#   would cost more cache-line transfers than it saves (its line comes over at every fold).
+#   would cost more cache-line transfers than it saves (its line comes over at every fold); unless
+#   the delay rule does not allow it a whole epoch's delay (lr * c * q_j * n > MAX_DELAYED_STEP: rare
+#   but large values), which then folds at the longest interval. Raising the 2 updates to 32 made
+#   5,400 of 28,040 weights hot at s = 1.1 and the others, updated up to ~190 times an epoch, only
+#   at its end: the objective of 2 workers doubled (2026-12-04, 8 seeds).
 # Before 2026-12-04 only the most frequent weights had copies (at most half of a core's L2 of them),
 # which each row reached through a per-worker column table, and the weights too heavy for the
 # shortest interval stayed shared: on a 2 MiB-L2 host, 2 workers were 1.05-1.23x faster than 1 per
@@ -517,9 +521,11 @@ def choose_hot(counts: np.ndarray, squares: np.ndarray | None, n: int, hot: int 
     shortest where the rule allows none.
 
     ``hot`` None: the features (and the intercept, if fitted) with counts_j * interval >=
-    MIN_UPDATES_PER_FOLD * n (a worker updates it that often between two folds); an int: the ``hot``
-    with the largest counts whatever their values (the intercept counting n). Ties go to the lower
-    position; a feature in no row is never hot (no step touches it).
+    MIN_UPDATES_PER_FOLD * n (a worker updates it that often between two folds), and those the delay
+    rule does not allow an epoch's delay, step * n * squares_j > MAX_DELAYED_STEP (at the longest
+    interval, or ``fold_every``); an int: the ``hot`` with the largest counts whatever their values
+    (the intercept counting n). Ties go to the lower position; a feature in no row is never hot (no
+    step touches it). The weights that are not hot fold at the end of the epoch only.
 
     >>> counts, squares = np.array([10, 0, 3, 7, 1]), np.array([0.01, 0.0, 0.003, 0.5, 0.001])
     >>> [a.tolist() for a in choose_hot(counts, squares, 10, None, 16, 0.125, False)]  # 4: 1 row in 16
