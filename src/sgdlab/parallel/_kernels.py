@@ -703,13 +703,14 @@ def counting_order(keys, buckets):
 def label_kind(y):
     """What the labels y (float64) are, in one pass: LABELS_SIGNED (every one -1 or +1),
     LABELS_ZERO_ONE (every one 0 or 1, some 0) or LABELS_OTHER (anything else, NaN included). The
-    pass only counts (no branch, so it vectorizes: 0.5 ms for 400,000 labels, where an early exit
-    at the first odd label made it 3 ms)."""
-    ones = minus_ones = zeros = 0
-    for v in y:
-        ones += v == 1.0
-        minus_ones += v == -1.0
-        zeros += v == 0.0
+    pass only counts (no branch, so it vectorizes: 0.1 ms for 400,000 labels; 0.5 ms when it added
+    the comparisons' booleans as they are, 3 ms with an early exit at the first odd label)."""
+    ones = minus_ones = zeros = np.int64(0)
+    for i in range(y.shape[0]):
+        v = y[i]
+        ones += np.int64(v == 1.0)
+        minus_ones += np.int64(v == -1.0)
+        zeros += np.int64(v == 0.0)
     if ones + minus_ones == y.shape[0]:
         return LABELS_SIGNED
     if ones + zeros == y.shape[0]:
