@@ -204,7 +204,9 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
     (u_j - u_j at the previous fold), then u_j <- w_j (folds of the same weights exclude each other
     by a spin lock per block of them). A worker thus sees its own steps at once and the others'
     steps on a hot weight at most k_j of their rows late, on any other weight at the epoch's end;
-    none is lost. With one worker, the result equals the plain update's up to rounding.
+    none is lost. With one worker, the result equals the plain update's up to rounding. Memory: 16
+    bytes per weight per worker (the replica and its base) and 16 more for the shared weights' slots
+    and their columns: with d = 1,000,000 and 8 workers, 144 MB.
 
     Args:
         X: scipy.sparse matrix (n, d), CSR used as it is (any other format, a dense array, or values
