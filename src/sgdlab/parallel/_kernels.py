@@ -606,13 +606,20 @@ def shuffled_order(state, out):
 
 
 @njit(nogil=True, cache=True)
-def longest_interval(step_square, intervals, max_step):
-    """The longest of ``intervals`` (ascending) with step_square * interval <= max_step, 0 if none is
-    (the delay rule of ``hogwild.choose_hot``)."""
+def longest_interval_index(step_square, intervals, max_step):
+    """The index of the longest of ``intervals`` (ascending) with step_square * interval <= max_step,
+    -1 if none is (the delay rule of ``hogwild.choose_hot``)."""
     for k in range(intervals.shape[0] - 1, -1, -1):
         if intervals[k] * step_square <= max_step:
-            return intervals[k]
-    return 0
+            return k
+    return -1
+
+
+@njit(nogil=True, cache=True)
+def longest_interval(step_square, intervals, max_step):
+    """The longest of ``intervals`` (ascending) with step_square * interval <= max_step, 0 if none is."""
+    k = longest_interval_index(step_square, intervals, max_step)
+    return intervals[k] if k >= 0 else 0
 
 
 @njit(nogil=True, cache=True)
@@ -638,13 +645,7 @@ def hot_by_interval(counts, squares, step, n, fold_every, intervals, min_updates
     for j in range(counts.shape[0]):
         if counts[j] < 1.0:
             continue
-        b = 0
-        if fold_every <= 0:
-            sq = step * squares[j]
-            for c in range(intervals.shape[0] - 1, 0, -1):
-                if intervals[c] * sq <= max_step:
-                    b = c
-                    break
+        b = 0 if fold_every > 0 else max(longest_interval_index(step * squares[j], intervals, max_step), 0)
         k = fold_every if fold_every > 0 else intervals[b]
         if counts[j] * k < min_updates * n:  # rarely updated: at the epoch's end, if it tolerates that
             if step * squares[j] * n <= max_step:

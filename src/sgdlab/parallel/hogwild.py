@@ -228,7 +228,9 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
         hot: which weights fold during an epoch, with replicas. None (default): replicas with 2+
             workers, no lock and X holding at least 4 non-zeros per weight (a replica costs O(d) per
             epoch); then the hot weights are the features j a worker updates at least twice within
-            their fold interval k_j (below: d_j >= 2 n / k_j), and b if fitted. An int: replicas with
+            their fold interval k_j (below: d_j >= 2 n / k_j) or that the delay rule does not allow an
+            epoch's delay (lr * c * n * mean_i(x_ij^2) > 0.5: at the longest interval), and b if
+            fitted; the others fold at the end of each epoch only. An int: replicas with
             any number of workers, the ``hot`` most frequent weights hot whatever their values (b
             counting as in every row, ties to the lower column); 0: no replicas, plain Hogwild! (with
             1 worker or ``lock``, the default). Not > 0 with ``lock=True``, which serializes every
