@@ -632,47 +632,56 @@ def longest_intervals(step_squares, intervals, max_step):
 
 
 @njit(nogil=True, cache=True)
-def hot_by_interval(counts, squares, step, n, fold_every, intervals, min_updates, max_step):
-    """``(hot, their intervals)`` by ``hogwild.choose_hot``'s default rule: weight j is hot at the interval
-    k = ``fold_every`` if > 0, else the longest of ``intervals`` (ascending) with step * squares[j] * k
-    <= max_step (the delay rule), the shortest if none is; and only if counts[j] * k >= min_updates *
-    n (a worker updates it at least min_updates times between two of its folds) or the delay rule
-    does not allow it an epoch's delay (step * squares[j] * n > max_step: then at the longest of
-    ``intervals``, or ``fold_every``). The hot weights come sorted by interval, then position: a
-    stable counting sort, two passes over the d + 1 weights."""
-    bucket = np.full(counts.shape[0], -1, np.int64)  # per weight: its interval's index, -1 if not hot
+def hot_by_interval(counts, count_scale, squares, squares_rows, intercept_count, step, n, fold_every, intervals,
+                    min_updates, max_step):
+    """``(hot, sizes)`` by ``hogwild.choose_hot``'s default rule, for the d = len(counts) features and the
+    intercept (position d): the hot weights sorted by interval, then position, and how many of them
+    fold at each of ``intervals`` (all at the first with ``fold_every`` > 0).
+
+    Feature j has the count counts[j] * count_scale and the squares squares[j] / squares_rows (a
+    sample's counts and sums of x_ij^2 as they are: no array is made of them); the intercept,
+    ``intercept_count`` (0: none) and 1. Weight j is hot at the interval k = ``fold_every`` if > 0,
+    else the longest of ``intervals`` (ascending) with step * squares_j * k <= max_step (the delay
+    rule), the shortest if none is; and only if count_j * k >= min_updates * n (a worker updates it
+    at least min_updates times between two of its folds) or the delay rule does not allow it an
+    epoch's delay (step * squares_j * n > max_step: then at the longest of ``intervals``, or
+    ``fold_every``). A stable counting sort, two passes over the d + 1 weights."""
+    d = counts.shape[0]
+    bucket = np.full(d + 1, -1, np.int8)  # per weight: its interval's index, -1 if not hot
     sizes = np.zeros(intervals.shape[0] + 1, np.int64)
-    for j in range(counts.shape[0]):
-        if counts[j] < 1.0:
+    for j in range(d + 1):
+        if j < d:
+            count, square = counts[j] * count_scale, squares[j] / squares_rows
+        else:
+            count, square = intercept_count, 1.0
+        if count < 1.0:
             continue
-        b = 0 if fold_every > 0 else max(longest_interval_index(step * squares[j], intervals, max_step), 0)
+        b = 0 if fold_every > 0 else max(longest_interval_index(step * square, intervals, max_step), 0)
         k = fold_every if fold_every > 0 else intervals[b]
-        if counts[j] * k < min_updates * n:  # rarely updated: at the epoch's end, if it tolerates that
-            if step * squares[j] * n <= max_step:
+        if count * k < min_updates * n:  # rarely updated: at the epoch's end, if it tolerates that
+            if step * square * n <= max_step:
                 continue
             if fold_every <= 0:
                 b = intervals.shape[0] - 1
         bucket[j] = b
         sizes[b + 1] += 1
+    counts = sizes[1:].copy()
     for b in range(intervals.shape[0]):
         sizes[b + 1] += sizes[b]
     hot = np.empty(sizes[-1], np.int64)
-    hot_intervals = np.empty(sizes[-1], np.int64)
-    for j in range(counts.shape[0]):
+    for j in range(d + 1):
         b = bucket[j]
         if b >= 0:
             hot[sizes[b]] = j
-            hot_intervals[sizes[b]] = fold_every if fold_every > 0 else intervals[b]
             sizes[b] += 1
-    return hot, hot_intervals
+    return hot, counts
 
 
 @njit(nogil=True, cache=True)
-def slot_columns(hot, d):
-    """The columns of the d slots of the shared weights while the workers step on replicas: ``hot``
-    first, as they are, then every other column in ascending order."""
+def slot_columns(hot, d, out):
+    """The columns of the d slots of the shared weights while the workers step on replicas, into
+    ``out`` (d int64): ``hot`` first, as they are, then every other column in ascending order."""
     taken = np.zeros(d, np.bool_)
-    out = np.empty(d, np.int64)
     for s in range(hot.shape[0]):
         taken[hot[s]] = True
         out[s] = hot[s]

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,7 +29,7 @@ import scipy.sparse as sp
 
 from .._validation import (ArgumentTypeError, ArgumentValueError, Bool, Instance, Int, Options, Real, check,
                            validate)
-from ._workers import deferred_interrupt, wait_all
+from ._workers import crew, deferred_interrupt, idle_threads, release_crews, wait_all
 
 LOSSES = ("log", "hinge", "squared")  # as _kernels.LOSS_CODES
 
@@ -93,6 +92,9 @@ SCALE_EXPONENT = 230.0
 # Test hook: when set, each worker calls it as ``_before_share(worker, epoch)`` before its kernel
 # (which then runs the worker's part of the epoch).
 _before_share = None
+
+#: the names of Hogwild!'s threads start with it (``live_workers``)
+THREAD_PREFIX = "sgdlab-hogwild"
 
 
 @dataclass
@@ -288,145 +290,141 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
         raise ArgumentValueError("Invalid X: no columns (expected at least one feature)")
     kind = _kernels.LOSS_CODES[loss]
     intercept = d if fit_intercept else -1
-    draw = _OrderDrawer(n, seed)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sgdlab-hogwild")
-    # the next epoch's row order is drawn by a thread of its own while the workers run (the same
-    # seeded sequence: one draw at a time, in order): the main thread only waits meanwhile
-    orders = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sgdlab-hogwild-order")
     stop = np.zeros(1, np.int64)
-    try:
-        # start every thread before anything runs on them (the pools start them on demand: the first
-        # epoch would time their creation; and a thread's start waits for the memory map, which the
-        # first touches of new arrays by running threads hold); the barrier holds each until all run
-        ready = threading.Barrier(workers + 2)
-        for executor in [pool] * workers + [orders]:
-            executor.submit(ready.wait, 60)
-        ready.wait(60)
-        # indices and values used as they are, no copy; the row pointers as int64 for the epochs (an
-        # epoch took 3% longer with int32 ones, 2026-12-03). The thread of the orders reads half of the
-        # sample of rows for the hot weights, draws the first order and converts the row pointers, while
-        # this one checks the labels, reads the other half and chooses the hot weights: two threads for
-        # two cores (with a third converting, the label check took 3-20 ms instead of 1)
-        stored_indptr, indices, data = X.indptr, X.indices, X.data
-        if hot is None and (workers == 1 or lock or indices.size < MIN_NONZEROS_PER_WEIGHT * (d + 1)):
-            # no other worker to share a cache line with, every update serialized anyway, or so few
-            # non-zeros per weight that a replica's O(d) per epoch would cost more than it saves
-            hot = 0
-        replicas = hot != 0
-        if hot != 0:  # half the sample's blocks on that thread, the other half here after the labels
-            block, starts = _sample_blocks(n)
-            sample = orders.submit(_sample_part, stored_indptr, indices, data, d, starts[::2], block)
-        first_draw = orders.submit(lambda: (draw(), stored_indptr.astype(np.int64, copy=False)))
-        y = _signed_labels(y, n)
-        if hot != 0:
-            squares, sampled, sampled_rows = _sample_part(stored_indptr, indices, data, d, starts[1::2], block)
-        row_ranges = _row_ranges(n, workers)
-        spread = l2 == "spread"
-        counts = reg = None
-        if spread:  # d_j, exactly: one compiled pass over the indices, split among the workers
-            parts = [np.zeros(d, np.int64) for _ in row_ranges]
-            wait_all([pool.submit(_kernels.count_features, stored_indptr, indices, a, b, part)
-                      for (a, b), part in zip(row_ranges, parts)], stop, "Hogwild", 0)
-            counts = parts[0]
-            for part in parts[1:]:
-                counts += part
-            with np.errstate(divide="ignore"):
-                reg = np.where(counts > 0, alpha * n / np.maximum(counts, 1), 0.0)
-        if not replicas:
-            chosen = intervals = np.empty(0, np.int64)
-        else:
-            other_squares, other_sampled, other_rows = sample.result()
-            squares = (squares + other_squares) / (sampled_rows + other_rows)  # q_j, the mean over the sample
-            sampled += other_sampled
-            sampled_rows += other_rows
-            frequencies = counts if spread else sampled * (n / sampled_rows)  # d_j, estimated with "dense"
-            chosen, intervals = choose_hot(frequencies, squares, n, hot, fold_every, lr * CURVATURE[loss],
-                                           fit_intercept)
-        fold_every, fold_ends = fold_schedule(intervals)
-        w = np.zeros(d + 1)  # the shared weights, then the intercept
-        reg = reg if spread else np.empty(0)  # (dense: not read)
-        next_row = _kernels.row_counter()
-        first_order, indptr = first_draw.result()
-        common = _kernels.SgdRowsArgs(
-            indptr=indptr, indices=indices, data=data, y=y, w=w, shrink=reg, order=draw.buffers[0][:0],
-            next_row=next_row, eta=lr, kind=kind, intercept_at=intercept, stop=stop,
-            lock=np.zeros(1, np.int64), use_lock=lock, track_loss=objective == "progressive", scaled=not spread,
-            n_features=d)
-        if replicas:  # each worker: its replica and its base, one cache line from any other array
-            shared = Replicas.build(d, chosen)
-            common = common._replace(n_fold=d + 1, shared=shared.weights, cols=shared.cols, fold_every=fold_every,
-                                     fold_locks=_kernels.fold_locks(d + 1), fold_ends=fold_ends)
-            shares = [common._replace(w=_padded(d + 1), base=_padded(d + 1)) for _ in range(workers)]
-        else:
-            shares = [common] * workers
-        shrink_buffer = np.empty_like(reg)
+    # the workers' threads, and the orders' thread: the next epoch's row order is drawn by a thread
+    # of its own while the workers run (the same seeded sequence: one draw at a time, in order), the
+    # main thread only waits meanwhile; started by the first call, kept for the next with the large
+    # arrays (``crew``)
+    with crew(workers, THREAD_PREFIX) as team:
+        pool, orders = team.pool, team.helper
+        draw = _OrderDrawer(n, seed, team.array)
+        try:
+            # X's arrays used as they are, no copy (int32 row pointers too: converting them to int64
+            # cost 0.45 ms of the set-up, and an epoch with int32 ones was 1-3% faster, 2026-12-04).
+            indptr, indices, data = X.indptr, X.indices, X.data
+            if hot is None and (workers == 1 or lock or indices.size < MIN_NONZEROS_PER_WEIGHT * (d + 1)):
+                # no other worker to share a cache line with, every update serialized anyway, or so few
+                # non-zeros per weight that a replica's O(d) per epoch would cost more than it saves
+                hot = 0
+            replicas = hot != 0
+            # the first order is the orders' thread's task, while this one checks the labels and reads
+            # the sample for the hot weights; then this one draws it itself if that thread has not
+            # begun (a thread idle for a while took 0.1-2 ms to start a task on 2026-12-04's 2-vCPU VM)
+            first_draw = orders.submit(draw)
+            y = _signed_labels(y, n)
+            if replicas:  # sums of x_ij^2, counts and rows of the sample
+                squares, sampled, sampled_rows = _sample(indptr, indices, data, d, n)
+            first_order = draw() if first_draw.cancel() else None
+            row_ranges = _row_ranges(n, workers)
+            spread = l2 == "spread"
+            counts = reg = None
+            if spread:  # d_j, exactly: one compiled pass over the indices, split among the workers
+                parts = [np.zeros(d, np.int64) for _ in row_ranges]
+                wait_all([pool.submit(_kernels.count_features, indptr, indices, a, b, part)
+                          for (a, b), part in zip(row_ranges, parts)], stop, "Hogwild", 0)
+                counts = parts[0]
+                for part in parts[1:]:
+                    counts += part
+                with np.errstate(divide="ignore"):
+                    reg = np.where(counts > 0, alpha * n / np.maximum(counts, 1), 0.0)
+            chosen, distinct, sizes = np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64)
+            if replicas:
+                step = lr * CURVATURE[loss]
+                if hot is None:  # q_j, the mean over the sample; d_j, exact with "spread", else estimated
+                    chosen, distinct, sizes = _hot_by_interval(counts if spread else sampled,
+                                                               1.0 if spread else n / sampled_rows, squares,
+                                                               sampled_rows, n if fit_intercept else 0, n,
+                                                               fold_every, step)
+                else:
+                    frequencies = counts if spread else sampled * (n / sampled_rows)
+                    chosen, intervals = choose_hot(frequencies, squares / sampled_rows, n, hot, fold_every, step,
+                                                   fit_intercept)
+                    distinct, sizes = interval_counts(intervals)
+            fold_every, fold_ends = _fold_schedule(distinct, sizes)
+            w = team.array("w", d + 1)  # the shared weights, then the intercept
+            w[:] = 0.0
+            reg = reg if spread else np.empty(0)  # (dense: not read)
+            next_row = _kernels.row_counter()
+            first_order = first_order if first_order is not None else first_draw.result()
+            common = _kernels.SgdRowsArgs(
+                indptr=indptr, indices=indices, data=data, y=y, w=w, shrink=reg, order=draw.buffers[0][:0],
+                next_row=next_row, eta=lr, kind=kind, intercept_at=intercept, stop=stop,
+                lock=np.zeros(1, np.int64), use_lock=lock, track_loss=objective == "progressive", scaled=not spread,
+                n_features=d)
+            if replicas:  # each worker: its replica and its base, one cache line from any other array
+                shared = Replicas.build(d, chosen, team.array)
+                common = common._replace(n_fold=d + 1, shared=shared.weights, cols=shared.cols, fold_every=fold_every,
+                                         fold_locks=_kernels.fold_locks(d + 1), fold_ends=fold_ends)
+                shares = [common._replace(w=_padded(d + 1, team.array, f"replica {k}"),
+                                          base=_padded(d + 1, team.array, f"base {k}")) for k in range(workers)]
+            else:
+                shares = [common] * workers
+            shrink_buffer = np.empty_like(reg)
 
-        def work(worker: int, epoch: int, order: np.ndarray, eta: float, shrink: np.ndarray, rho: float):
-            if _before_share is not None:
-                _before_share(worker, epoch)
-            done, status, row, loss_total = _kernels.sgd_rows(
-                *shares[worker]._replace(order=order, eta=eta, shrink=shrink, rho=rho))
-            if status == _kernels.NONFINITE:
-                _raise_non_finite(indptr, indices, data, row, epoch, worker, lr, loss)
-            if status == _kernels.BAD_INDEX:
-                _raise_bad_index(indptr, indices, row, d)
-            return done, loss_total
+            def work(worker: int, epoch: int, order: np.ndarray, eta: float, shrink: np.ndarray, rho: float):
+                if _before_share is not None:
+                    _before_share(worker, epoch)
+                done, status, row, loss_total = _kernels.sgd_rows(
+                    *shares[worker]._replace(order=order, eta=eta, shrink=shrink, rho=rho))
+                if status == _kernels.NONFINITE:
+                    _raise_non_finite(indptr, indices, data, row, epoch, worker, lr, loss)
+                if status == _kernels.BAD_INDEX:
+                    _raise_bad_index(indptr, indices, row, d)
+                return done, loss_total
 
-        def exact_objective() -> float:
-            totals = wait_all([pool.submit(_kernels.loss_sum, indptr, indices, data, y, w, a, b, kind, intercept)
-                               for a, b in row_ranges], stop, "Hogwild", len(epoch_times))
-            return sum(totals) / n + 0.5 * alpha * _kernels.squared_norm(w, d)
+            def exact_objective() -> float:
+                totals = wait_all([pool.submit(_kernels.loss_sum, indptr, indices, data, y, w, a, b, kind, intercept)
+                                   for a, b in row_ranges], stop, "Hogwild", len(epoch_times))
+                return sum(totals) / n + 0.5 * alpha * _kernels.squared_norm(w, d)
 
-        # load the compiled kernel (compiling it on the very first use) before the clock starts: no rows
-        _kernels.sgd_rows(*shares[0]._replace(n_fold=0))
-        values, epoch_times, updates = [], [], 0
-        setup_time = time.perf_counter() - started  # up to the first epoch, its order drawn
-        next_order = None
-        with deferred_interrupt(stop) as interrupted:
-            for epoch in range(epochs):
-                order = first_order if next_order is None else next_order.result()
-                if epoch + 1 < epochs:
-                    next_order = orders.submit(draw)
-                eta = lr * decay**epoch
-                tick = time.perf_counter()
-                shrink = _kernels.shrink_factors(reg, eta, shrink_buffer) if spread else reg
-                rho = 1.0 if spread else 1.0 - eta * alpha
-                results = []
-                for first, last in _scale_parts(n, rho):
-                    next_row[0] = 0
-                    if replicas:
-                        shared.gather(w)
-                    results += wait_all([pool.submit(work, k, epoch, order[first:last], eta, shrink, rho)
-                                         for k in range(workers)], stop, "Hogwild", epoch)
-                    if replicas:  # back in column order, for the objective and the result
-                        shared.scatter(w)
-                    if rho != 1.0:  # the part's decay, kept in a scale by the kernel, applied
-                        w[:d] *= rho ** (last - first)
-                    if interrupted:
+            # load the compiled kernel (compiling it on the very first use) before the clock starts: no rows
+            _kernels.sgd_rows(*shares[0]._replace(n_fold=0))
+            values, epoch_times, updates = [], [], 0
+            setup_time = time.perf_counter() - started  # up to the first epoch, its order drawn
+            next_order = None
+            with deferred_interrupt(stop) as interrupted:
+                for epoch in range(epochs):
+                    order = first_order if next_order is None else next_order.result()
+                    if epoch + 1 < epochs:
+                        next_order = orders.submit(draw)
+                    eta = lr * decay**epoch
+                    tick = time.perf_counter()
+                    shrink = _kernels.shrink_factors(reg, eta, shrink_buffer) if spread else reg
+                    rho = 1.0 if spread else 1.0 - eta * alpha
+                    results = []
+                    for first, last in _scale_parts(n, rho):
+                        next_row[0] = 0
+                        if replicas:
+                            shared.gather(w)
+                        results += wait_all([pool.submit(work, k, epoch, order[first:last], eta, shrink, rho)
+                                             for k in range(workers)], stop, "Hogwild", epoch)
+                        if replicas:  # back in column order, for the objective and the result
+                            shared.scatter(w)
+                        if rho != 1.0:  # the part's decay, kept in a scale by the kernel, applied
+                            w[:d] *= rho ** (last - first)
+                        if interrupted:
+                            break
+                    updates += sum(done for done, _ in results)
+                    if interrupted:  # Ctrl-C: the workers have stopped; raised on leaving the block
                         break
-                updates += sum(done for done, _ in results)
-                if interrupted:  # Ctrl-C: the workers have stopped; raised on leaving the block
-                    break
-                epoch_times.append(time.perf_counter() - tick)
-                if not np.all(np.isfinite(w[:d + 1])):
-                    raise FloatingPointError(f"the weights became non-finite in epoch {epoch}: the step "
-                                             f"size lr={lr} is too large for loss={loss!r}; lower lr")
-                if objective == "progressive":
-                    values.append(sum(total for _, total in results) / n
-                                  + 0.5 * alpha * _kernels.squared_norm(w, d))
-                elif objective == "epoch" or (objective == "final" and epoch == epochs - 1):
-                    values.append(exact_objective())
-    finally:
-        stop[0] = 1
-        pool.shutdown(wait=True, cancel_futures=True)
-        orders.shutdown(wait=True, cancel_futures=True)
+                    epoch_times.append(time.perf_counter() - tick)
+                    if not np.all(np.isfinite(w[:d + 1])):
+                        raise FloatingPointError(f"the weights became non-finite in epoch {epoch}: the step "
+                                                 f"size lr={lr} is too large for loss={loss!r}; lower lr")
+                    if objective == "progressive":
+                        values.append(sum(total for _, total in results) / n
+                                      + 0.5 * alpha * _kernels.squared_norm(w, d))
+                    elif objective == "epoch" or (objective == "final" and epoch == epochs - 1):
+                        values.append(exact_objective())
+        finally:
+            stop[0] = 1
     sgd_time = sum(epoch_times)
     return HogwildResult(weights=w[:d].copy(), intercept=float(w[d]) if fit_intercept else 0.0,
                          objective=values, epoch_times=epoch_times,
                          updates_per_second=updates / sgd_time if sgd_time > 0 else float("inf"),
                          wall_time=time.perf_counter() - started, workers=workers, lock=lock, loss=loss,
                          alpha=alpha, seed=seed, hot=int(chosen.size), fold_every=fold_every, setup_time=setup_time,
-                         fold_intervals=dict(zip(*(v.tolist() for v in interval_counts(intervals)))),
+                         fold_intervals=dict(zip(distinct.tolist(), sizes.tolist())),
                          objective_kind=objective, l2=l2, replicas=replicas)
 
 
@@ -451,14 +449,15 @@ class _OrderDrawer:
     """Each call, the next epoch's order of the rows: ``shuffled_order``'s permutation of 0 .. n - 1,
     its SplitMix64 state seeded by ``numpy.random.SeedSequence(seed)`` (None: fresh entropy), one
     permutation per epoch, in order; written into the one of two buffers that the epoch before the
-    last used (the workers run through the other meanwhile): no allocation after the first two. Row
+    last used (the workers run through the other meanwhile): no allocation after the first two
+(``array(name, size, dtype)`` makes them: by default new ones). Row
     numbers are int32 below 2^31 rows: the shuffle's swaps then stay in half the cache (400,000 rows:
     2.1 ms in int32 against 3.3 ms in int64, 2026-12-03)."""
 
-    def __init__(self, n: int, seed: int | None):
+    def __init__(self, n: int, seed: int | None, array=None):
         self.state = np.random.SeedSequence(seed).generate_state(1, np.uint64)
         dtype = np.int32 if n < 2**31 else np.int64
-        self.buffers = [np.empty(n, dtype), np.empty(n, dtype)]
+        self.buffers = [_new(array)("order 0", n, dtype), _new(array)("order 1", n, dtype)]
         self.draws = 0
 
     def __call__(self) -> np.ndarray:
@@ -480,10 +479,11 @@ def _sample_blocks(n: int) -> tuple[int, np.ndarray]:
     return block, np.linspace(0, n - block, SQUARES_BLOCKS).astype(np.int64)
 
 
-def _sample_part(indptr, indices, data, d: int, starts: np.ndarray, block: int):
-    """(sums of x_ij^2, counts, rows) of ``sampled_features`` on the blocks at ``starts``."""
+def _sample(indptr, indices, data, d: int, n: int):
+    """(sums of x_ij^2, counts, rows) of ``sampled_features`` on the blocks of ``_sample_blocks``."""
     from . import _kernels
 
+    block, starts = _sample_blocks(n)
     squares, counts = np.zeros(d), np.zeros(d, np.int64)
     return squares, counts, _kernels.sampled_features(indptr, indices, data, starts, block, squares, counts)
 
@@ -537,22 +537,18 @@ def choose_hot(counts: np.ndarray, squares: np.ndarray | None, n: int, hot: int 
     >>> [a.tolist() for a in choose_hot(counts, squares, 10, None, None, 0.125, False)]  # 3: too heavy for 16
     [[3, 0, 2, 4], [16, 256, 1024, 2048]]
     """
+    if hot is None:
+        chosen, distinct, sizes = _hot_by_interval(np.ascontiguousarray(counts, np.float64), 1.0,
+                                                   np.ascontiguousarray(squares, np.float64), 1.0,
+                                                   n if fit_intercept else 0, n, fold_every, step)
+        return chosen, np.repeat(distinct, sizes)
     all_counts = np.append(counts, n if fit_intercept else 0)
-    all_squares = None if squares is None else np.append(squares, 1.0)
-    if hot is not None:
-        candidates = np.flatnonzero(all_counts >= 1)  # ascending positions
-        chosen = candidates[_largest(all_counts[candidates], hot)]
-        if fold_every is not None or all_squares is None:
-            intervals = np.full(chosen.size, fold_every or FOLD_INTERVALS[0], np.int64)
-        else:
-            intervals = np.maximum(_longest_intervals(step * all_squares[chosen]), FOLD_INTERVALS[0])
+    candidates = np.flatnonzero(all_counts >= 1)  # ascending positions
+    chosen = candidates[_largest(all_counts[candidates], hot)].astype(np.int64, copy=False)
+    if fold_every is not None or squares is None:
+        intervals = np.full(chosen.size, fold_every or FOLD_INTERVALS[0], np.int64)
     else:
-        from . import _kernels
-
-        return _kernels.hot_by_interval(np.ascontiguousarray(all_counts, np.float64), all_squares, step, n,
-                                        fold_every or 0, np.asarray(FOLD_INTERVALS, np.int64), MIN_UPDATES_PER_FOLD,
-                                        MAX_DELAYED_STEP)  # sorted by interval, then position, already
-    chosen, intervals = chosen.astype(np.int64, copy=False), intervals.astype(np.int64, copy=False)
+        intervals = np.maximum(_longest_intervals(step * np.append(squares, 1.0)[chosen]), FOLD_INTERVALS[0])
     if intervals.size and intervals.min() != intervals.max():
         # by interval, then position (``chosen`` ascends): different intervals are of FOLD_INTERVALS,
         # so a stable counting sort by interval / shortest, O(len) (NumPy's stable int64 sort is a
@@ -562,6 +558,22 @@ def choose_hot(counts: np.ndarray, squares: np.ndarray | None, n: int, hot: int 
         order = _kernels.counting_order(intervals // FOLD_INTERVALS[0], FOLD_INTERVALS[-1] // FOLD_INTERVALS[0] + 1)
         chosen, intervals = chosen[order], intervals[order]
     return chosen, intervals
+
+
+def _hot_by_interval(counts: np.ndarray, count_scale: float, squares: np.ndarray, squares_rows: float,
+                     intercept_count: int, n: int, fold_every: int | None, step: float):
+    """``(hot, distinct intervals, how many hot weights at each)`` by :func:`choose_hot`'s default rule,
+    sorted as it sorts them, in one compiled pass (``_kernels.hot_by_interval``) over the features'
+    counts * count_scale and squares / squares_rows (a sample's sums, as they are)."""
+    from . import _kernels
+
+    intervals = np.asarray(FOLD_INTERVALS, np.int64)
+    hot, sizes = _kernels.hot_by_interval(counts, float(count_scale), squares, float(squares_rows),
+                                          float(intercept_count), step, n, fold_every or 0, intervals,
+                                          MIN_UPDATES_PER_FOLD, MAX_DELAYED_STEP)
+    if fold_every:
+        return hot, np.array([fold_every], np.int64)[:int(sizes[0] > 0)], sizes[:1][sizes[:1] > 0]
+    return hot, intervals[sizes > 0], sizes[sizes > 0]
 
 
 def _largest(values: np.ndarray, k: int) -> np.ndarray:
@@ -616,10 +628,14 @@ def fold_schedule(intervals: np.ndarray) -> tuple[int, np.ndarray]:
     >>> fold_schedule(np.array([], np.int64))  # no fold before the end
     (0, array([0]))
     """
-    if not intervals.size:
+    return _fold_schedule(*interval_counts(intervals))
+
+
+def _fold_schedule(distinct: np.ndarray, counts: np.ndarray) -> tuple[int, np.ndarray]:
+    """:func:`fold_schedule` of the intervals ``distinct`` (ascending), ``counts`` hot weights at each."""
+    if not distinct.size:
         return 0, np.zeros(1, np.int64)
-    every = int(intervals[0])
-    distinct, counts = interval_counts(intervals)
+    every = int(distinct[0])
     ratios = distinct // every  # 1, 2, 4, ...: interval 2^e * every divides k * every iff 2^e divides k
     k = np.arange(1, int(ratios[-1]) + 1)
     largest_power_of_2 = k & -k  # of those dividing k
@@ -637,10 +653,13 @@ class Replicas:
     weights: np.ndarray
 
     @classmethod
-    def build(cls, d: int, hot: np.ndarray) -> "Replicas":
+    def build(cls, d: int, hot: np.ndarray, array=None) -> "Replicas":
+        """The slots for d features and the intercept, ``hot`` first; ``array(name, size, dtype)`` makes
+        the arrays (by default new ones)."""
         from . import _kernels
 
-        return cls(_kernels.slot_columns(hot, d + 1), _padded(d + 1))
+        return cls(_kernels.slot_columns(hot, d + 1, _new(array)("slot columns", d + 1, np.int64)),
+                   _padded(d + 1, array, "shared"))
 
     def gather(self, w: np.ndarray) -> None:
         """w (in column order) into the slots."""
@@ -651,10 +670,16 @@ class Replicas:
         w[self.cols] = self.weights
 
 
-def _padded(size: int) -> np.ndarray:
-    """A zeroed float64 array with GAP floats of its own on either side: no cache line of it holds
-    anything another thread writes, whatever the allocation's alignment."""
-    return np.zeros(size + 2 * GAP)[GAP:GAP + size]
+def _padded(size: int, array=None, name: str = "") -> np.ndarray:
+    """A float64 array with GAP floats of its own on either side: no cache line of it holds anything
+    another thread writes, whatever the allocation's alignment; zeroed if new (``array(name, size,
+    dtype)`` makes the whole, by default a new one)."""
+    return _new(array)(name, size + 2 * GAP, np.float64)[GAP:GAP + size]
+
+
+def _new(array):
+    """``array``, or one that makes new zeroed arrays: ``array(name, size, dtype)``."""
+    return array or (lambda name, size, dtype: np.zeros(size, dtype))
 
 
 _MATRIX = "a scipy.sparse matrix (CSR preferred) or a 2-d NumPy array"
@@ -708,5 +733,15 @@ def _signed_labels(y, n: int) -> np.ndarray:
 
 
 def live_workers() -> list[threading.Thread]:
-    """Hogwild worker threads still alive (none once :func:`hogwild` has returned or raised)."""
-    return [t for t in threading.enumerate() if t.name.startswith("sgdlab-hogwild")]
+    """Hogwild! threads in use: those of a call running now (none once :func:`hogwild` has returned or
+    raised; the threads kept idle for the next call are not in use)."""
+    idle = idle_threads()
+    return [t for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX) and t not in idle]
+
+
+def release_threads() -> int:
+    """End the threads :func:`hogwild` keeps between calls (its first call starts ``workers`` + 1 of
+    them, kept idle for the next call with as many workers, since starting them cost 0.5-1 ms of the
+    set-up; at most two such crews are kept). The next call starts new ones. Returns how many
+    threads were ended."""
+    return release_crews()
