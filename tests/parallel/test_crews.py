@@ -2,6 +2,7 @@
 
 import importlib
 import multiprocessing
+import os
 import threading
 
 import numpy as np
@@ -145,3 +146,33 @@ def test_int32_and_int64_row_pointers_give_the_same_fit():
     a = hogwild(X, y, workers=1, epochs=2, seed=3)
     b = hogwild(wide, y, workers=1, epochs=2, seed=3)
     assert np.array_equal(a.weights, b.weights)
+
+
+linux_affinity = pytest.mark.skipif(_workers._current_cpu() is None or len(os.sched_getaffinity(0)) < 2,
+                                    reason="needs Linux's sched_getcpu and 2 or more CPUs")
+
+
+@linux_affinity
+def test_the_helper_may_run_on_every_cpu_of_the_caller_but_one():
+    team = _workers.Crew(1, "sgdlab-test-crew")
+    try:
+        allowed = os.sched_getaffinity(0)
+        team.keep_helper_off_this_cpu()
+        helper = os.sched_getaffinity(team.helper_id)
+        assert helper < allowed and len(allowed - helper) == 1
+    finally:
+        team.shutdown()
+
+
+@linux_affinity
+def test_a_caller_with_one_cpu_leaves_the_helper_that_cpu():
+    team = _workers.Crew(1, "sgdlab-test-crew")
+    allowed = os.sched_getaffinity(0)
+    try:
+        cpu = min(allowed)
+        os.sched_setaffinity(0, {cpu})  # this thread only
+        team.keep_helper_off_this_cpu()
+        assert os.sched_getaffinity(team.helper_id) == {cpu}
+    finally:
+        os.sched_setaffinity(0, allowed)
+        team.shutdown()

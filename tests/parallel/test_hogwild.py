@@ -698,6 +698,32 @@ def test_labels_not_one_binary_label_per_row_are_refused(make_y, message, loss):
         hogwild(X, make_y(y), loss=loss)
 
 
+@pytest.mark.parametrize("value, message", [
+    (np.nan, "Invalid y: 1 non-finite label (expected labels in {-1, +1} or {0, 1})"),
+    (0.0, "Invalid y: the values -1, 0, 1 (expected labels in {-1, +1} or {0, 1})"),
+    (2.0, "Invalid y: the values -1, 1, 2 (expected labels in {-1, +1} or {0, 1})"),
+])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_bad_label_far_into_the_rows_is_refused_as_one_near_the_start(value, message, workers):
+    # the first 1024 labels are looked at before the epochs; the others by the steps of the first epoch
+    X, y = sparse_problem(n=5000, d=100, density=0.05)
+    bad = y.copy()
+    bad[4321] = value
+    assert hogwild_module.LABELS_LOOKED_AT < 4321 and (bad[:1024] == -1).any()
+    with pytest.raises(ValueError, match=re.escape(message)):
+        hogwild(X, bad, workers=workers)
+    assert hogwild_module.live_workers() == []
+
+
+def test_zero_one_labels_sorted_ones_first_are_taken_as_zero_one():
+    X, y = sparse_problem(n=5000, d=100, density=0.05)
+    order = np.argsort(-y, kind="stable")  # every +1 first: the first 1024 labels are all 1
+    X, y = X[order], y[order]
+    zero_one = hogwild(X, np.where(y > 0, 1.0, 0.0), epochs=2)
+    signed = hogwild(X, y, epochs=2)
+    assert np.array_equal(zero_one.weights, signed.weights)
+
+
 def test_labels_that_are_not_numbers_are_a_type_error():
     X, y = sparse_problem(n=50, d=10, density=0.3)
     with pytest.raises(TypeError, match=re.escape("Invalid y: an array of dtype <U3 (expected labels in")):

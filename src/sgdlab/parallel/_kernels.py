@@ -39,7 +39,7 @@ LOG, HINGE, SQUARED = 0, 1, 2
 LOSS_CODES = {"log": LOG, "hinge": HINGE, "squared": SQUARED}
 
 # status returned by ``sgd_rows``
-OK, STOPPED, NONFINITE, BAD_INDEX = 0, 1, 2, 3
+OK, STOPPED, NONFINITE, BAD_INDEX, BAD_LABEL = 0, 1, 2, 3, 4
 TWO_TO_MINUS_53 = 2.0**-53
 # what ``label_kind`` finds
 LABELS_SIGNED, LABELS_ZERO_ONE, LABELS_OTHER = 0, 1, 2
@@ -322,10 +322,11 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
     ``stop[0]`` (another thread may set it) is read every ``check_every`` rows; with ``use_lock``
     each row's read-compute-write holds the spin lock ``lock``. Returns (rows done, status, row,
     loss): status OK, STOPPED, NONFINITE with the row whose prediction was not finite (a
-    non-finite value in the row, or a step size too large), or BAD_INDEX with the row that has a
+    non-finite value in the row, or a step size too large), BAD_INDEX with the row that has a
     column index outside [0, n_features) (nothing of that row is written: each row's indices are
     checked before they are used, by a vectorized maximum over them, which cost no measurable time,
-    so that no pass over all of X is needed beforehand); with ``track_loss``, loss is the sum over
+    so that no pass over all of X is needed beforehand), or BAD_LABEL with the row whose label is
+    not -1 or +1 (checked before its step, so that no pass over y is needed either); with ``track_loss``, loss is the sum over
     the rows done of loss(p, y_i) at the prediction p each was stepped from (progressive
     validation), else 0.
 
@@ -382,6 +383,10 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
             if largest >= limit:
                 set_flag(stop)
                 return done, BAD_INDEX, i, loss_total
+            label = y[i]
+            if label != 1.0 and label != -1.0:  # (NaN too)
+                set_flag(stop)
+                return done, BAD_LABEL, i, loss_total
             if use_lock:
                 acquire(lock)
             p = 0.0
@@ -394,8 +399,8 @@ def sgd_rows(indptr, indices, data, y, w, shrink, order, next_row, eta, kind, in
                 set_flag(stop)
                 return done, NONFINITE, i, loss_total
             if track_loss:
-                loss_total += loss_value(kind, p, y[i])
-            step = eta * loss_derivative(kind, p, y[i])
+                loss_total += loss_value(kind, p, label)
+            step = eta * loss_derivative(kind, p, label)
             if scaled:
                 scale *= rho
                 stored_step = step / scale

@@ -291,141 +291,164 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
     kind = _kernels.LOSS_CODES[loss]
     intercept = d if fit_intercept else -1
     stop = np.zeros(1, np.int64)
+    given_y = y
     # the workers' threads, and the orders' thread: the next epoch's row order is drawn by a thread
     # of its own while the workers run (the same seeded sequence: one draw at a time, in order), the
     # main thread only waits meanwhile; started by the first call, kept for the next with the large
     # arrays (``crew``)
-    with crew(workers, THREAD_PREFIX) as team:
-        pool, orders = team.pool, team.helper
-        draw = _OrderDrawer(n, seed, team.array)
-        try:
-            # X's arrays used as they are, no copy (int32 row pointers too: converting them to int64
-            # cost 0.45 ms of the set-up, and an epoch with int32 ones was 1-3% faster, 2026-12-04).
-            indptr, indices, data = X.indptr, X.indices, X.data
-            if hot is None and (workers == 1 or lock or indices.size < MIN_NONZEROS_PER_WEIGHT * (d + 1)):
-                # no other worker to share a cache line with, every update serialized anyway, or so few
-                # non-zeros per weight that a replica's O(d) per epoch would cost more than it saves
-                hot = 0
-            replicas = hot != 0
-            # the first order is the orders' thread's task, while this one checks the labels and reads
-            # the sample for the hot weights; then this one draws it itself if that thread has not
-            # begun (a thread idle for a while took 0.1-2 ms to start a task on 2026-12-04's 2-vCPU VM)
-            first_draw = orders.submit(draw)
-            y = _signed_labels(y, n)
-            if replicas:  # sums of x_ij^2, counts and rows of the sample
-                squares, sampled, sampled_rows = _sample(indptr, indices, data, d, n)
-            first_order = draw() if first_draw.cancel() else None
-            row_ranges = _row_ranges(n, workers)
-            spread = l2 == "spread"
-            counts = reg = None
-            if spread:  # d_j, exactly: one compiled pass over the indices, split among the workers
-                parts = [np.zeros(d, np.int64) for _ in row_ranges]
-                wait_all([pool.submit(_kernels.count_features, indptr, indices, a, b, part)
-                          for (a, b), part in zip(row_ranges, parts)], stop, "Hogwild", 0)
-                counts = parts[0]
-                for part in parts[1:]:
-                    counts += part
-                with np.errstate(divide="ignore"):
-                    reg = np.where(counts > 0, alpha * n / np.maximum(counts, 1), 0.0)
-            chosen, distinct, sizes = np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64)
-            if replicas:
-                step = lr * CURVATURE[loss]
-                if hot is None:  # q_j, the mean over the sample; d_j, exact with "spread", else estimated
-                    chosen, distinct, sizes = _hot_by_interval(counts if spread else sampled,
-                                                               1.0 if spread else n / sampled_rows, squares,
-                                                               sampled_rows, n if fit_intercept else 0, n,
-                                                               fold_every, step)
+    try:
+        with crew(workers, THREAD_PREFIX) as team:
+            pool, orders = team.pool, team.helper
+            draw = _OrderDrawer(n, seed, team.array)
+            try:
+                # X's arrays used as they are, no copy (int32 row pointers too: converting them to int64
+                # cost 0.45 ms of the set-up, and an epoch with int32 ones was 1-3% faster, 2026-12-04).
+                indptr, indices, data = X.indptr, X.indices, X.data
+                if hot is None and (workers == 1 or lock or indices.size < MIN_NONZEROS_PER_WEIGHT * (d + 1)):
+                    # no other worker to share a cache line with, every update serialized anyway, or so few
+                    # non-zeros per weight that a replica's O(d) per epoch would cost more than it saves
+                    hot = 0
+                replicas = hot != 0
+                # the first order is the orders' thread's task, while this one checks the labels and reads
+                # the sample for the hot weights; then this one draws it itself if that thread has not
+                # begun (a thread idle for a while took 0.1-2 ms to start a task on 2026-12-04's 2-vCPU VM)
+                team.keep_helper_off_this_cpu()
+                first_draw = orders.submit(draw)
+                y = _signed_labels(given_y, n, lazy=True)
+                if replicas:  # sums of x_ij^2, counts and rows of the sample
+                    squares, sampled, sampled_rows = _sample(indptr, indices, data, d, n)
+                first_order = draw() if first_draw.cancel() else None
+                row_ranges = _row_ranges(n, workers)
+                spread = l2 == "spread"
+                counts = reg = None
+                if spread:  # d_j, exactly: one compiled pass over the indices, split among the workers
+                    parts = [np.zeros(d, np.int64) for _ in row_ranges]
+                    wait_all([pool.submit(_kernels.count_features, indptr, indices, a, b, part)
+                              for (a, b), part in zip(row_ranges, parts)], stop, "Hogwild", 0)
+                    counts = parts[0]
+                    for part in parts[1:]:
+                        counts += part
+                    with np.errstate(divide="ignore"):
+                        reg = np.where(counts > 0, alpha * n / np.maximum(counts, 1), 0.0)
+                chosen, distinct, sizes = np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64)
+                if replicas:
+                    step = lr * CURVATURE[loss]
+                    if hot is None:  # q_j, the mean over the sample; d_j, exact with "spread", else estimated
+                        chosen, distinct, sizes = _hot_by_interval(counts if spread else sampled,
+                                                                   1.0 if spread else n / sampled_rows, squares,
+                                                                   sampled_rows, n if fit_intercept else 0, n,
+                                                                   fold_every, step)
+                    else:
+                        frequencies = counts if spread else sampled * (n / sampled_rows)
+                        chosen, intervals = choose_hot(frequencies, squares / sampled_rows, n, hot, fold_every, step,
+                                                       fit_intercept)
+                        distinct, sizes = interval_counts(intervals)
+                fold_every, fold_ends = _fold_schedule(distinct, sizes)
+                w = team.array("w", d + 1)  # the shared weights, then the intercept
+                w[:] = 0.0
+                reg = reg if spread else np.empty(0)  # (dense: not read)
+                next_row = _kernels.row_counter()
+                first_order = first_order if first_order is not None else first_draw.result()
+                common = _kernels.SgdRowsArgs(
+                    indptr=indptr, indices=indices, data=data, y=y, w=w, shrink=reg, order=draw.buffers[0][:0],
+                    next_row=next_row, eta=lr, kind=kind, intercept_at=intercept, stop=stop,
+                    lock=np.zeros(1, np.int64), use_lock=lock, track_loss=objective == "progressive", scaled=not spread,
+                    n_features=d)
+                if replicas:  # each worker: its replica and its base, one cache line from any other array
+                    shared = Replicas.build(d, chosen, team.array)
+                    common = common._replace(n_fold=d + 1, shared=shared.weights, cols=shared.cols, fold_every=fold_every,
+                                             fold_locks=_kernels.fold_locks(d + 1), fold_ends=fold_ends)
+                    shares = [common._replace(w=_padded(d + 1, team.array, f"replica {k}"),
+                                              base=_padded(d + 1, team.array, f"base {k}")) for k in range(workers)]
                 else:
-                    frequencies = counts if spread else sampled * (n / sampled_rows)
-                    chosen, intervals = choose_hot(frequencies, squares / sampled_rows, n, hot, fold_every, step,
-                                                   fit_intercept)
-                    distinct, sizes = interval_counts(intervals)
-            fold_every, fold_ends = _fold_schedule(distinct, sizes)
-            w = team.array("w", d + 1)  # the shared weights, then the intercept
-            w[:] = 0.0
-            reg = reg if spread else np.empty(0)  # (dense: not read)
-            next_row = _kernels.row_counter()
-            first_order = first_order if first_order is not None else first_draw.result()
-            common = _kernels.SgdRowsArgs(
-                indptr=indptr, indices=indices, data=data, y=y, w=w, shrink=reg, order=draw.buffers[0][:0],
-                next_row=next_row, eta=lr, kind=kind, intercept_at=intercept, stop=stop,
-                lock=np.zeros(1, np.int64), use_lock=lock, track_loss=objective == "progressive", scaled=not spread,
-                n_features=d)
-            if replicas:  # each worker: its replica and its base, one cache line from any other array
-                shared = Replicas.build(d, chosen, team.array)
-                common = common._replace(n_fold=d + 1, shared=shared.weights, cols=shared.cols, fold_every=fold_every,
-                                         fold_locks=_kernels.fold_locks(d + 1), fold_ends=fold_ends)
-                shares = [common._replace(w=_padded(d + 1, team.array, f"replica {k}"),
-                                          base=_padded(d + 1, team.array, f"base {k}")) for k in range(workers)]
-            else:
-                shares = [common] * workers
-            shrink_buffer = np.empty_like(reg)
+                    shares = [common] * workers
+                shrink_buffer = np.empty_like(reg)
 
-            def work(worker: int, epoch: int, order: np.ndarray, eta: float, shrink: np.ndarray, rho: float):
-                if _before_share is not None:
-                    _before_share(worker, epoch)
-                done, status, row, loss_total = _kernels.sgd_rows(
-                    *shares[worker]._replace(order=order, eta=eta, shrink=shrink, rho=rho))
-                if status == _kernels.NONFINITE:
-                    _raise_non_finite(indptr, indices, data, row, epoch, worker, lr, loss)
-                if status == _kernels.BAD_INDEX:
-                    _raise_bad_index(indptr, indices, row, d)
-                return done, loss_total
+                def work(worker: int, epoch: int, order: np.ndarray, eta: float, shrink: np.ndarray, rho: float):
+                    if _before_share is not None:
+                        _before_share(worker, epoch)
+                    done, status, row, loss_total = _kernels.sgd_rows(
+                        *shares[worker]._replace(order=order, eta=eta, shrink=shrink, rho=rho))
+                    if status == _kernels.NONFINITE:
+                        _raise_non_finite(indptr, indices, data, row, epoch, worker, lr, loss)
+                    if status == _kernels.BAD_INDEX:
+                        _raise_bad_index(indptr, indices, row, d)
+                    if status == _kernels.BAD_LABEL:
+                        raise _UnsignedLabel(row)
+                    return done, loss_total
 
-            def exact_objective() -> float:
-                totals = wait_all([pool.submit(_kernels.loss_sum, indptr, indices, data, y, w, a, b, kind, intercept)
-                                   for a, b in row_ranges], stop, "Hogwild", len(epoch_times))
-                return sum(totals) / n + 0.5 * alpha * _kernels.squared_norm(w, d)
+                def exact_objective() -> float:
+                    totals = wait_all([pool.submit(_kernels.loss_sum, indptr, indices, data, y, w, a, b, kind, intercept)
+                                       for a, b in row_ranges], stop, "Hogwild", len(epoch_times))
+                    return sum(totals) / n + 0.5 * alpha * _kernels.squared_norm(w, d)
 
-            # load the compiled kernel (compiling it on the very first use) before the clock starts: no rows
-            _kernels.sgd_rows(*shares[0]._replace(n_fold=0))
-            values, epoch_times, updates = [], [], 0
-            setup_time = time.perf_counter() - started  # up to the first epoch, its order drawn
-            next_order = None
-            with deferred_interrupt(stop) as interrupted:
-                for epoch in range(epochs):
-                    order = first_order if next_order is None else next_order.result()
-                    if epoch + 1 < epochs:
-                        next_order = orders.submit(draw)
-                    eta = lr * decay**epoch
-                    tick = time.perf_counter()
-                    shrink = _kernels.shrink_factors(reg, eta, shrink_buffer) if spread else reg
-                    rho = 1.0 if spread else 1.0 - eta * alpha
-                    results = []
-                    for first, last in _scale_parts(n, rho):
-                        next_row[0] = 0
-                        if replicas:
-                            shared.gather(w)
-                        results += wait_all([pool.submit(work, k, epoch, order[first:last], eta, shrink, rho)
-                                             for k in range(workers)], stop, "Hogwild", epoch)
-                        if replicas:  # back in column order, for the objective and the result
-                            shared.scatter(w)
-                        if rho != 1.0:  # the part's decay, kept in a scale by the kernel, applied
-                            w[:d] *= rho ** (last - first)
-                        if interrupted:
+                # load the compiled kernel (compiling it on the very first use) before the clock starts: no rows
+                _kernels.sgd_rows(*shares[0]._replace(n_fold=0))
+                values, epoch_times, updates = [], [], 0
+                setup_time = time.perf_counter() - started  # up to the first epoch, its order drawn
+                next_order = None
+                with deferred_interrupt(stop) as interrupted:
+                    for epoch in range(epochs):
+                        order = first_order if next_order is None else next_order.result()
+                        next_order = None
+                        eta = lr * decay**epoch
+                        tick = time.perf_counter()
+                        shrink = _kernels.shrink_factors(reg, eta, shrink_buffer) if spread else reg
+                        rho = 1.0 if spread else 1.0 - eta * alpha
+                        results = []
+                        for first, last in _scale_parts(n, rho):
+                            next_row[0] = 0
+                            if replicas:
+                                shared.gather(w)
+                            futures = [pool.submit(work, k, epoch, order[first:last], eta, shrink, rho)
+                                       for k in range(workers)]
+                            if next_order is None and epoch + 1 < epochs:
+                                # after the workers': woken first, the helper's draw would hold the CPU
+                                # a worker is queued on, the other idle (1.4 ms at each epoch's start)
+                                next_order = orders.submit(draw)
+                            results += wait_all(futures, stop, "Hogwild", epoch)
+                            if replicas:  # back in column order, for the objective and the result
+                                shared.scatter(w)
+                            if rho != 1.0:  # the part's decay, kept in a scale by the kernel, applied
+                                w[:d] *= rho ** (last - first)
+                            if interrupted:
+                                break
+                        updates += sum(done for done, _ in results)
+                        if interrupted:  # Ctrl-C: the workers have stopped; raised on leaving the block
                             break
-                    updates += sum(done for done, _ in results)
-                    if interrupted:  # Ctrl-C: the workers have stopped; raised on leaving the block
-                        break
-                    epoch_times.append(time.perf_counter() - tick)
-                    if not np.all(np.isfinite(w[:d + 1])):
-                        raise FloatingPointError(f"the weights became non-finite in epoch {epoch}: the step "
-                                                 f"size lr={lr} is too large for loss={loss!r}; lower lr")
-                    if objective == "progressive":
-                        values.append(sum(total for _, total in results) / n
-                                      + 0.5 * alpha * _kernels.squared_norm(w, d))
-                    elif objective == "epoch" or (objective == "final" and epoch == epochs - 1):
-                        values.append(exact_objective())
-        finally:
-            stop[0] = 1
-    sgd_time = sum(epoch_times)
-    return HogwildResult(weights=w[:d].copy(), intercept=float(w[d]) if fit_intercept else 0.0,
-                         objective=values, epoch_times=epoch_times,
-                         updates_per_second=updates / sgd_time if sgd_time > 0 else float("inf"),
-                         wall_time=time.perf_counter() - started, workers=workers, lock=lock, loss=loss,
-                         alpha=alpha, seed=seed, hot=int(chosen.size), fold_every=fold_every, setup_time=setup_time,
-                         fold_intervals=dict(zip(distinct.tolist(), sizes.tolist())),
-                         objective_kind=objective, l2=l2, replicas=replicas)
+                        epoch_times.append(time.perf_counter() - tick)
+                        if not np.all(np.isfinite(w[:d + 1])):
+                            raise FloatingPointError(f"the weights became non-finite in epoch {epoch}: the step "
+                                                     f"size lr={lr} is too large for loss={loss!r}; lower lr")
+                        if objective == "progressive":
+                            values.append(sum(total for _, total in results) / n
+                                          + 0.5 * alpha * _kernels.squared_norm(w, d))
+                        elif objective == "epoch" or (objective == "final" and epoch == epochs - 1):
+                            values.append(exact_objective())
+            finally:
+                stop[0] = 1
+    except _UnsignedLabel as bad:  # the lazy check's labels (_signed_labels): reported as it would
+        bad_row = bad.row
+    else:
+        sgd_time = sum(epoch_times)
+        return HogwildResult(weights=w[:d].copy(), intercept=float(w[d]) if fit_intercept else 0.0,
+                             objective=values, epoch_times=epoch_times,
+                             updates_per_second=updates / sgd_time if sgd_time > 0 else float("inf"),
+                             wall_time=time.perf_counter() - started, workers=workers, lock=lock, loss=loss,
+                             alpha=alpha, seed=seed, hot=int(chosen.size), fold_every=fold_every, setup_time=setup_time,
+                             fold_intervals=dict(zip(distinct.tolist(), sizes.tolist())),
+                             objective_kind=objective, l2=l2, replicas=replicas)
+    _signed_labels(given_y, n)  # raises (the labels are -1, +1 and something else)
+    raise ArgumentValueError(f"Invalid y: row {bad_row} has the label {np.asarray(given_y).ravel()[bad_row]} "
+                             f"(expected {_LABELS})")
+
+
+class _UnsignedLabel(Exception):
+    """A worker's step met a label that is not -1 or +1 (``row``)."""
+
+    def __init__(self, row: int):
+        super().__init__(row)
+        self.row = row
 
 
 def _scale_parts(n: int, rho: float) -> list[tuple[int, int]]:
@@ -700,11 +723,18 @@ def _as_csr(X):
 
 
 _LABELS = "labels in {-1, +1} or {0, 1}"
+# float64 labels whose first this many are -1 or +1, some -1, are checked by the epoch's steps, not
+# by a pass of their own: 0.3-0.5 ms of a 2-worker set-up of 2-4 ms (400,000 labels, 2026-12-04)
+LABELS_LOOKED_AT = 1024
 
 
-def _signed_labels(y, n: int) -> np.ndarray:
+def _signed_labels(y, n: int, lazy: bool = False) -> np.ndarray:
     """y as float64 labels in {-1, +1} (0 means -1): the same array if it already is one (no copy; the
-    kernels only read it), found in one compiled pass; a clear error for anything else."""
+    kernels only read it), found in one compiled pass; a clear error for anything else.
+
+    ``lazy``: float64 labels whose first LABELS_LOOKED_AT are -1 or +1, some -1, are returned as they
+    are, unchecked: they cannot be {0, 1} labels, so any other value is an error, which the epoch's
+    step on its row finds (``sgd_rows``: BAD_LABEL) and ``hogwild`` then reports as this check would."""
     y = np.asarray(y)
     if y.dtype != np.bool_ and not np.issubdtype(y.dtype, np.number):
         raise ArgumentTypeError(f"Invalid y: an array of dtype {y.dtype} (expected {_LABELS})")
@@ -714,6 +744,9 @@ def _signed_labels(y, n: int) -> np.ndarray:
     if y.dtype == np.float64 and y.flags.c_contiguous:
         from . import _kernels
 
+        head = y[:LABELS_LOOKED_AT]
+        if lazy and _kernels.label_kind(head) == _kernels.LABELS_SIGNED and head.min() == -1.0:
+            return y
         kind = _kernels.label_kind(y)
         if kind == _kernels.LABELS_SIGNED:
             return y
