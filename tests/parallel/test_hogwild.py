@@ -418,6 +418,18 @@ def test_by_default_the_hot_weights_are_those_updated_twice_per_fold_or_too_heav
     assert hogwild(X, y, workers=2, epochs=1, fold_every=50, fit_intercept=True).hot == expected + 1  # and b
 
 
+def test_the_hot_weights_choice_lays_out_the_slots_hot_first_then_the_rest_ascending():
+    rng = np.random.default_rng(4)
+    counts, squares = rng.integers(0, 300, 1000), rng.random(1000) ** 4
+    hot, _ = hogwild_module.choose_hot(counts, squares, 1000, None, None, 0.125, True)
+    slots = np.full(1001, -1, np.int64)
+    sizes = _kernels.hot_by_interval(counts.astype(np.float64), 1.0, squares, 1.0, 1000.0, 0.125, 1000, 0,
+                                     np.asarray(hogwild_module.FOLD_INTERVALS, np.int64), 2, 0.5, slots)
+    assert 0 < sizes.sum() == hot.size < 1001
+    assert slots[:hot.size].tolist() == hot.tolist()
+    assert slots[hot.size:].tolist() == np.setdiff1d(np.arange(1001), hot).tolist()  # ascending
+
+
 def test_a_weight_too_heavy_for_every_interval_folds_at_the_shortest():
     # n = 1000 rows, log loss at lr 0.5: step 0.125; the rule: 0.125 * interval * q_j <= 0.5
     counts = np.array([1000, 900, 800, 700])

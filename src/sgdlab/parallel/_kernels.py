@@ -638,10 +638,12 @@ def longest_intervals(step_squares, intervals, max_step):
 
 @njit(nogil=True, cache=True)
 def hot_by_interval(counts, count_scale, squares, squares_rows, intercept_count, step, n, fold_every, intervals,
-                    min_updates, max_step):
-    """``(hot, sizes)`` by ``hogwild.choose_hot``'s default rule, for the d = len(counts) features and the
-    intercept (position d): the hot weights sorted by interval, then position, and how many of them
-    fold at each of ``intervals`` (all at the first with ``fold_every`` > 0).
+                    min_updates, max_step, slots):
+    """The hot weights by ``hogwild.choose_hot``'s default rule, for the d = len(counts) features and
+    the intercept (position d), into ``slots`` (d + 1): the hot weights first, sorted by interval,
+    then position, then the others in ascending order (the columns of the shared weights' slots,
+    ``slot_columns``); returns how many of them fold at each of ``intervals`` (all at the first
+    with ``fold_every`` > 0).
 
     Feature j has the count counts[j] * count_scale and the squares squares[j] / squares_rows (a
     sample's counts and sums of x_ij^2 as they are: no array is made of them); the intercept,
@@ -673,13 +675,16 @@ def hot_by_interval(counts, count_scale, squares, squares_rows, intercept_count,
     counts = sizes[1:].copy()
     for b in range(intervals.shape[0]):
         sizes[b + 1] += sizes[b]
-    hot = np.empty(sizes[-1], np.int64)
+    rest = sizes[-1]  # the weights that are not hot, after the hot ones
     for j in range(d + 1):
         b = bucket[j]
         if b >= 0:
-            hot[sizes[b]] = j
+            slots[sizes[b]] = j
             sizes[b] += 1
-    return hot, counts
+        else:
+            slots[rest] = j
+            rest += 1
+    return counts
 
 
 @njit(nogil=True, cache=True)

@@ -309,15 +309,17 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
                     # non-zeros per weight that a replica's O(d) per epoch would cost more than it saves
                     hot = 0
                 replicas = hot != 0
-                # the first order is the orders' thread's task, while this one checks the labels and reads
-                # the sample for the hot weights; then this one draws it itself if that thread has not
-                # begun (a thread idle for a while took 0.1-2 ms to start a task on 2026-12-04's 2-vCPU VM)
-                team.keep_helper_off_this_cpu()
-                first_draw = orders.submit(draw)
+                # with replicas, the first order is the orders' thread's task, while this one checks the
+                # labels and reads the sample for the hot weights; then this one draws it itself if that
+                # thread has not begun (a thread idle for a while took 0.1-2 ms to start a task on
+                # 2026-12-04's 2-vCPU VM). Without, this one has nothing else to do: it draws it
+                if replicas:
+                    team.keep_helper_off_this_cpu()
+                    first_draw = orders.submit(draw)
                 y = _signed_labels(given_y, n, lazy=True)
                 if replicas:  # sums of x_ij^2, counts and rows of the sample
-                    squares, sampled, sampled_rows = _sample(indptr, indices, data, d, n)
-                first_order = draw() if first_draw.cancel() else None
+                    squares, sampled, sampled_rows = _sample(indptr, indices, data, d, n, team.array)
+                first_order = draw() if not replicas or first_draw.cancel() else None
                 row_ranges = _row_ranges(n, workers)
                 spread = l2 == "spread"
                 counts = reg = None
@@ -331,13 +333,13 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
                     with np.errstate(divide="ignore"):
                         reg = np.where(counts > 0, alpha * n / np.maximum(counts, 1), 0.0)
                 chosen, distinct, sizes = np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64)
+                slots = None  # the shared weights' slot columns, if the hot weights' choice made them
                 if replicas:
                     step = lr * CURVATURE[loss]
                     if hot is None:  # q_j, the mean over the sample; d_j, exact with "spread", else estimated
-                        chosen, distinct, sizes = _hot_by_interval(counts if spread else sampled,
-                                                                   1.0 if spread else n / sampled_rows, squares,
-                                                                   sampled_rows, n if fit_intercept else 0, n,
-                                                                   fold_every, step)
+                        slots, chosen, distinct, sizes = _hot_by_interval(
+                            counts if spread else sampled, 1.0 if spread else n / sampled_rows, squares,
+                            sampled_rows, n if fit_intercept else 0, n, fold_every, step, team.array)
                     else:
                         frequencies = counts if spread else sampled * (n / sampled_rows)
                         chosen, intervals = choose_hot(frequencies, squares / sampled_rows, n, hot, fold_every, step,
@@ -355,7 +357,8 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
                     lock=np.zeros(1, np.int64), use_lock=lock, track_loss=objective == "progressive", scaled=not spread,
                     n_features=d)
                 if replicas:  # each worker: its replica and its base, one cache line from any other array
-                    shared = Replicas.build(d, chosen, team.array)
+                    shared = (Replicas.build(d, chosen, team.array) if slots is None
+                              else Replicas(slots, _padded(d + 1, team.array, "shared")))
                     common = common._replace(n_fold=d + 1, shared=shared.weights, cols=shared.cols, fold_every=fold_every,
                                              fold_locks=_kernels.fold_locks(d + 1), fold_ends=fold_ends)
                     shares = [common._replace(w=_padded(d + 1, team.array, f"replica {k}"),
@@ -502,19 +505,26 @@ def _sample_blocks(n: int) -> tuple[int, np.ndarray]:
     return block, np.linspace(0, n - block, SQUARES_BLOCKS).astype(np.int64)
 
 
-def _sample(indptr, indices, data, d: int, n: int):
-    """(sums of x_ij^2, counts, rows) of ``sampled_features`` on the blocks of ``_sample_blocks``."""
+def _sample(indptr, indices, data, d: int, n: int, array=None):
+    """(sums of x_ij^2, counts, rows) of ``sampled_features`` on the blocks of ``_sample_blocks``, into
+    arrays ``array(name, size, dtype)`` makes (by default new ones), zeroed first."""
     from . import _kernels
 
     block, starts = _sample_blocks(n)
-    squares, counts = np.zeros(d), np.zeros(d, np.int64)
+    squares, counts = _new(array)("sample squares", d, np.float64), _new(array)("sample counts", d, np.int64)
+    squares[:], counts[:] = 0.0, 0
     return squares, counts, _kernels.sampled_features(indptr, indices, data, starts, block, squares, counts)
 
 
 def _row_ranges(n: int, parts: int) -> list[tuple[int, int]]:
-    """``parts`` contiguous ranges of rows of (nearly) equal size covering 0 .. n - 1."""
-    edges = np.linspace(0, n, parts + 1).round().astype(np.int64)
-    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+    """``parts`` contiguous ranges of rows of (nearly) equal size covering 0 .. n - 1: the edges of
+    ``np.linspace(0, n, parts + 1).round()``, in Python (NumPy's calls took 0.1 ms of the set-up).
+
+    >>> _row_ranges(7, 2)
+    [(0, 4), (4, 7)]
+    """
+    edges = [round(k * (n / parts)) for k in range(parts)] + [n]
+    return list(zip(edges[:-1], edges[1:]))
 
 
 def _raise_bad_index(indptr, indices, row: int, d: int):
@@ -561,10 +571,10 @@ def choose_hot(counts: np.ndarray, squares: np.ndarray | None, n: int, hot: int 
     [[3, 0, 2, 4], [16, 256, 1024, 2048]]
     """
     if hot is None:
-        chosen, distinct, sizes = _hot_by_interval(np.ascontiguousarray(counts, np.float64), 1.0,
-                                                   np.ascontiguousarray(squares, np.float64), 1.0,
-                                                   n if fit_intercept else 0, n, fold_every, step)
-        return chosen, np.repeat(distinct, sizes)
+        _, chosen, distinct, sizes = _hot_by_interval(np.ascontiguousarray(counts, np.float64), 1.0,
+                                                      np.ascontiguousarray(squares, np.float64), 1.0,
+                                                      n if fit_intercept else 0, n, fold_every, step)
+        return chosen.copy(), np.repeat(distinct, sizes)
     all_counts = np.append(counts, n if fit_intercept else 0)
     candidates = np.flatnonzero(all_counts >= 1)  # ascending positions
     chosen = candidates[_largest(all_counts[candidates], hot)].astype(np.int64, copy=False)
@@ -584,19 +594,22 @@ def choose_hot(counts: np.ndarray, squares: np.ndarray | None, n: int, hot: int 
 
 
 def _hot_by_interval(counts: np.ndarray, count_scale: float, squares: np.ndarray, squares_rows: float,
-                     intercept_count: int, n: int, fold_every: int | None, step: float):
-    """``(hot, distinct intervals, how many hot weights at each)`` by :func:`choose_hot`'s default rule,
-    sorted as it sorts them, in one compiled pass (``_kernels.hot_by_interval``) over the features'
-    counts * count_scale and squares / squares_rows (a sample's sums, as they are)."""
+                     intercept_count: int, n: int, fold_every: int | None, step: float, array=None):
+    """``(slots, hot, distinct intervals, how many hot weights at each)`` by :func:`choose_hot`'s default
+    rule, in one compiled pass (``_kernels.hot_by_interval``) over the features' counts * count_scale
+    and squares / squares_rows (a sample's sums, as they are): ``slots``, the columns of the shared
+    weights' slots (``Replicas``), in an array ``array(name, size, dtype)`` makes (by default a new
+    one), the hot weights first (``hot``, a view), sorted as choose_hot sorts them."""
     from . import _kernels
 
     intervals = np.asarray(FOLD_INTERVALS, np.int64)
-    hot, sizes = _kernels.hot_by_interval(counts, float(count_scale), squares, float(squares_rows),
-                                          float(intercept_count), step, n, fold_every or 0, intervals,
-                                          MIN_UPDATES_PER_FOLD, MAX_DELAYED_STEP)
+    slots = _new(array)("slot columns", counts.shape[0] + 1, np.int64)
+    sizes = _kernels.hot_by_interval(counts, float(count_scale), squares, float(squares_rows), float(intercept_count),
+                                     step, n, fold_every or 0, intervals, MIN_UPDATES_PER_FOLD, MAX_DELAYED_STEP, slots)
+    hot = slots[:int(sizes.sum())]
     if fold_every:
-        return hot, np.array([fold_every], np.int64)[:int(sizes[0] > 0)], sizes[:1][sizes[:1] > 0]
-    return hot, intervals[sizes > 0], sizes[sizes > 0]
+        return slots, hot, np.array([fold_every], np.int64)[:int(sizes[0] > 0)], sizes[:1][sizes[:1] > 0]
+    return slots, hot, intervals[sizes > 0], sizes[sizes > 0]
 
 
 def _largest(values: np.ndarray, k: int) -> np.ndarray:
