@@ -78,15 +78,17 @@ def test_a_failed_call_ends_its_threads(monkeypatch):
     assert _workers._idle_crews == []
 
 
-@pytest.mark.parametrize("workers, hot", [(1, None), (1, 40), (2, 0)])
+@pytest.mark.parametrize("workers, hot", [(1, None), (1, 40), (2, None)])
 def test_a_call_after_another_on_other_data_gives_what_it_gives_first(workers, hot):
-    # the kept arrays (orders, weights, replicas) carry nothing over: one worker is deterministic, and
-    # two on plain Hogwild! with a lock-free race are compared by their objective
+    # the kept arrays (orders, weights, replicas) carry nothing over: one worker is deterministic; two
+    # race, and are compared by the objective after 10 epochs (within 1.6% of each other over 30 tries)
     X, y = problem(seed=1)
     other_X, other_y = problem(seed=2)
-    first = hogwild(X, y, workers=workers, hot=hot, epochs=2, seed=5)
+    epochs = 2 if workers == 1 else 10
+    first = hogwild(X, y, workers=workers, hot=hot, epochs=epochs, seed=5)
     hogwild(other_X, other_y, workers=workers, hot=hot, epochs=3, seed=9, fit_intercept=True)
-    again = hogwild(X, y, workers=workers, hot=hot, epochs=2, seed=5)
+    again = hogwild(X, y, workers=workers, hot=hot, epochs=epochs, seed=5)
+    assert again.replicas == (hot is not None or workers > 1)
     if workers == 1:
         assert np.array_equal(first.weights, again.weights)
     else:
