@@ -178,3 +178,11 @@ def test_a_caller_with_one_cpu_leaves_the_helper_that_cpu():
     finally:
         os.sched_setaffinity(0, allowed)
         team.shutdown()
+
+
+def test_release_threads_is_the_packages():
+    import sgdlab.parallel
+
+    X, y = problem()
+    hogwild(X, y, workers=1, epochs=1)
+    assert sgdlab.parallel.release_threads() == 2 and "release_threads" in sgdlab.parallel.__all__

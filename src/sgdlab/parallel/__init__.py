@@ -24,12 +24,12 @@ from typing import Any
 
 # light: hogwild loads its numba kernels on the first fit. (Imported here, not on first use: the
 # submodule and the function share the name ``hogwild``, and the package must keep the function.)
-from .hogwild import LOSSES, HogwildResult, hogwild
+from .hogwild import LOSSES, HogwildResult, hogwild, release_threads
 
 #: loaded on first use (mf compiles its kernels at import): name -> submodule
 _LAZY = {"MFResult": "mf", "hogwild_mf": "mf"}
 
-__all__ = ["LOSSES", "HogwildResult", "MFResult", "hogwild", "hogwild_mf"]
+__all__ = ["LOSSES", "HogwildResult", "MFResult", "hogwild", "hogwild_mf", "release_threads"]
 
 
 def __getattr__(name: str) -> Any:

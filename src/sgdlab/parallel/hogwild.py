@@ -110,7 +110,8 @@ class HogwildResult:
     updates_per_second: rows processed (one update each) / sum(epoch_times).
     wall_time: seconds of the whole call, from validation to the result.
     setup_time: seconds of it before the first epoch starts (checks, the fold intervals' choice, the
-    first epoch's order drawn; with l2="spread" the feature counts).
+    first epoch's order drawn; with l2="spread" the feature counts; in a process's first call with
+    this many workers, the threads' start).
     replicas: whether each worker stepped on a private replica of the weights (else on the shared
     ones: plain Hogwild!, or the lock); hot: how many of the replicas' weights (features, and the
     intercept if it is hot) folded into the shared ones during an epoch, each at its own interval
@@ -192,12 +193,16 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
     The workers meet only at the end of each epoch.
 
     Set-up costs little beside an epoch: X in CSR with float64 or float32 values is used as it is
-    (never copied; other formats and value types are converted once); with l2="dense", nothing reads
-    all of X before the first epoch: the labels are checked in one compiled pass, the hot weights
-    and their fold intervals chosen from a sample of 8192 rows, and the first permutation drawn by a
-    thread of its own meanwhile. A non-finite value in X is found by the first epoch's step on its
-    row (its prediction is not finite), not by a pass of its own, and is then reported with its row
-    and column.
+    (never copied, row pointers of either integer type included; other formats and value types are
+    converted once); with l2="dense", nothing reads all of X or y before the first epoch: the hot
+    weights and their fold intervals are chosen from a sample of 8192 rows in one compiled pass, the
+    first permutation drawn by a thread of its own meanwhile, and float64 labels whose first 1024
+    are -1 or +1 (some -1) are checked by each row's step (any other y is checked, or converted, in
+    one pass first). A non-finite value in X, a column index outside it, or a label that is not -1
+    or +1 is likewise found by the first epoch's step on its row, not by a pass of its own, and is
+    then reported as a pass would (the row and column; the labels' values). The threads are started
+    by the first call and kept, idle, for the next one with as many workers, with the large arrays
+    (the orders, the replicas): ``sgdlab.parallel.release_threads()`` ends them.
 
     Replicas (by default with 2+ workers, no lock and X holding at least 4 non-zeros per weight): each
     worker keeps a private replica u of all the weights (and of b), started from the shared w at each
