@@ -383,6 +383,7 @@ NOT_WALKED = {
     "sgdlab.lab.names": "takes no argument",
     "sgdlab.data.available_texts": "takes no argument",
     "sgdlab.problems.available": "takes no argument",
+    "sgdlab.parallel.release_threads": "takes no argument",
     "sgdlab.distributed.Server": "the base of the three servers walked",
     "sgdlab.train.Callback": "a base class with hooks that do nothing",
     **{f"{m}.{name}": "a record of results or settings, built by sgdlab (a dataclass without checks)"
