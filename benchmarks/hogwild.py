@@ -125,6 +125,13 @@ def independent_data(n: int, d: int, k: int, exponent: float, dtype=np.float64, 
     return X, np.where(score >= np.median(score), 1.0, -1.0)
 
 
+def _paired_change(one, two) -> str:
+    """The final objective of 2 workers against 1 in each round (same seed, same row orders): the
+    median change and its range, as "+0.12% (-0.50..+1.00)"."""
+    changes = [100 * (b[-1] / a[-1] - 1) for a, b in zip(one.objectives, two.objectives)]
+    return f"{statistics.median(changes):+.2f}% ({min(changes):+.2f}..{max(changes):+.2f})"
+
+
 def whole_call_part(args) -> None:
     """The whole call against SGDClassifier.fit on seven data sets; a summary table, then the model."""
     n, d, k = parse_size(args.whole_size)
@@ -155,6 +162,7 @@ def whole_call_part(args) -> None:
                     f"| {100 * one.setup_share:.0f}% / {100 * two.setup_share:.0f}% "
                     f"| {100 * (one.final_objective / fit.final_objective - 1):+.2f}% "
                     f"| {100 * (two.final_objective / one.final_objective - 1):+.2f}% "
+                    f"| {_paired_change(one, two)} "
                     f"| {statistics.median(m.machine_parallelism):.2f}x, {statistics.median(m.round_trip_ns):.0f} ns |")
         measured.append((label, X, one, two))
     print(f"### The whole call (n x d x k = {n}x{d}x{k}, log loss, alpha 1e-6, 5 epochs, decay 0.9)\n")
@@ -164,13 +172,16 @@ def whole_call_part(args) -> None:
     print("| data | non-zeros | hot weights (2 workers) | SGDClassifier.fit (s) | 1 worker (s) | 2 workers (s) "
           "| 1 worker vs fit | 2 vs 1 worker, whole call | calm rounds (n) | 2 vs 1, per epoch "
           "| set-up, % of an epoch (1 / 2 workers) | objective, 1 worker vs fit | objective, 2 vs 1 worker "
-          "| machine: 2 threads' arithmetic, round trip |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| objective, 2 vs 1, same seed (median; range) | machine: 2 threads' arithmetic, round trip |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows) + "\n")
     print(f"Calm rounds: both runs had both cores free (>= {FREE_CORES}x the arithmetic of one) and every core-to-core "
           f"round trip <= {CALM_ROUND_TRIP_NS} ns; the median of their whole-call ratios, and how many there were. "
           "Machine: the medians of the checks at the start of each round, 2 threads of pure arithmetic against "
-          "one (2.00x: both cores free) and a cache line's round trip between the cores.\n")
+          "one (2.00x: both cores free) and a cache line's round trip between the cores. Objective, 2 vs 1: the "
+          "ratio of the medians over the rounds; same seed: the median (and range) of each round's ratio, both "
+          "runs of a round having the same seed, so the same row orders (the final objective moves with the seed "
+          "more than with the workers at the heaviest skew).\n")
     print(model_text(measured))
 
 
