@@ -46,6 +46,8 @@ from .server import shard_bounds
 from .worker import Replica
 
 _POLL_S = 0.25
+# how long a dead worker's node may take to be marked dead before its death is put down to the worker
+NODE_DEATH_GRACE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -238,9 +240,28 @@ class Run:
         self.failures += 1
         self.cluster.discard([handle])
         cause = _cause(err)
+        node = self.nodes.get(id(handle))
+        if "its node" not in cause and node is not None and self._node_gone(node):
+            cause = f"{type(err).__name__}: its node {node[:8]} died"
         if self.settings.on_worker_failure == "raise":
             raise RuntimeError(f"worker {w} died mid-run ({cause}) and on_worker_failure='raise'") from err
         return cause
+
+    def _node_gone(self, node: str) -> bool:
+        """Whether Ray counts ``node`` dead, or does within NODE_DEATH_GRACE_S: when a node is stopped
+        its actors are killed first (SIGTERM), and their error can arrive before the cluster marks
+        the node dead, without the node's death in its message."""
+        deadline = time.monotonic() + NODE_DEATH_GRACE_S
+        while True:
+            try:
+                alive = any(n["NodeID"] == node and n["Alive"] for n in self.ray.nodes())
+            except Exception:  # the cluster's state unreadable: say nothing of the node
+                return False
+            if not alive:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
 
     def _placed(self, handle: Any, w: int, info: dict[str, Any]) -> None:
         """Worker actor ``handle`` is set up for worker w's stream on node ``info["node"]``."""
