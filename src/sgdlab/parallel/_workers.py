@@ -77,7 +77,6 @@ def deferred_interrupt(stop: np.ndarray) -> Iterator[list[int]]:
         raise KeyboardInterrupt
 
 
-
 #: crews kept idle between calls, at most this many (the least recently used is ended first)
 MAX_IDLE_CREWS = 2
 #: an idle crew keeps its arrays (``Crew.array``) only while they hold at most this many bytes

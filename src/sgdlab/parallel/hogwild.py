@@ -362,8 +362,7 @@ def hogwild(X, y, *, loss: str = "log", alpha: float = 1e-6, workers: int = 1, e
                     lock=np.zeros(1, np.int64), use_lock=lock, track_loss=objective == "progressive", scaled=not spread,
                     n_features=d)
                 if replicas:  # each worker: its replica and its base, one cache line from any other array
-                    shared = (Replicas.build(d, chosen, team.array) if slots is None
-                              else Replicas(slots, _padded(d + 1, team.array, "shared")))
+                    shared = Replicas.build(d, chosen, team.array, slots)
                     common = common._replace(n_fold=d + 1, shared=shared.weights, cols=shared.cols, fold_every=fold_every,
                                              fold_locks=_kernels.fold_locks(d + 1), fold_ends=fold_ends)
                     shares = [common._replace(w=_padded(d + 1, team.array, f"replica {k}"),
@@ -490,7 +489,7 @@ class _OrderDrawer:
     its SplitMix64 state seeded by ``numpy.random.SeedSequence(seed)`` (None: fresh entropy), one
     permutation per epoch, in order; written into the one of two buffers that the epoch before the
     last used (the workers run through the other meanwhile): no allocation after the first two
-(``array(name, size, dtype)`` makes them: by default new ones). Row
+    (``array(name, size, dtype)`` makes them: by default new ones). Row
     numbers are int32 below 2^31 rows: the shuffle's swaps then stay in half the cache (400,000 rows:
     2.1 ms in int32 against 3.3 ms in int64, 2026-12-03)."""
 
@@ -704,13 +703,15 @@ class Replicas:
     _intercept_slot: int = -1
 
     @classmethod
-    def build(cls, d: int, hot: np.ndarray, array=None) -> "Replicas":
-        """The slots for d features and the intercept, ``hot`` first; ``array(name, size, dtype)`` makes
-        the arrays (by default new ones)."""
+    def build(cls, d: int, hot: np.ndarray, array=None, cols: np.ndarray | None = None) -> "Replicas":
+        """The slots for d features and the intercept, ``hot`` first (``cols``: their columns laid out
+        already, as ``_hot_by_interval`` does); ``array(name, size, dtype)`` makes the arrays (by
+        default new ones)."""
         from . import _kernels
 
-        return cls(_kernels.slot_columns(hot, d + 1, _new(array)("slot columns", d + 1, np.int64)),
-                   _padded(d + 1, array, "shared"))
+        if cols is None:
+            cols = _kernels.slot_columns(hot, d + 1, _new(array)("slot columns", d + 1, np.int64))
+        return cls(cols, _padded(d + 1, array, "shared"))
 
     def gather(self, w: np.ndarray) -> None:
         """w (in column order) into the slots."""
